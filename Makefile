@@ -1,0 +1,117 @@
+# cuse_tpm: a TPM emulator served as a CUSE character device.
+#
+#   make            build the daemon and the admin tool into build/
+#   make check      install what the tests need (apt), build, run every test
+#   make run        install what is needed, build, serve /dev/vtpm-demo here
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+INCLUDEDIR ?= $(PREFIX)/include
+BUILD ?= build
+VERSION := 0.1.0
+
+PKGS := fuse3 libtpms libsystemd
+CC ?= cc
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes
+CFLAGS ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Icuse_tpm -Itests/lib -DCUSE_TPM_VERSION='"$(VERSION)"'
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+
+# The core and its parts, shared by the daemon and the native unit tests.
+CORE_SRCS := cuse_tpm/log.c cuse_tpm/blob.c cuse_tpm/store.c \
+	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/options.c
+DAEMON_SRCS := $(CORE_SRCS) cuse_tpm/cuse.c cuse_tpm/main.c
+TOOL_SRCS := cuse_tpm/cuse_tpm_ioctl.c
+# Hand-built TPM 2.0 commands for the tests and the benchmark.
+TESTLIB_SRCS := tests/lib/tpm2.c
+UNIT_TESTS := test_abi test_blob test_options test_store test_vtpm
+
+CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
+TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
+
+# Debian packages the build, the tests and `make run` need.
+DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
+	libsystemd-dev qemu-system-x86 busybox-static kmod cpio \
+	swtpm swtpm-tools tpm2-tools valgrind cppcheck clang-tidy
+
+.PHONY: all check test unit vm lint deps run install clean asan
+
+all: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl \
+	$(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/devtest
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/cuse_tpm: $(DAEMON_OBJS)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/cuse_tpm_ioctl: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
+	$(CC) $(ALL_CFLAGS) $^ -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(CORE_OBJS) $(TESTLIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/tests/devtest: $(BUILD)/obj/tests/vm/devtest.o $(TESTLIB_OBJS)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ -lpthread
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Installs the Debian packages that are missing (needs root and apt).
+deps:
+	@missing=$$(for p in $(DEPS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -q >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$missing >/dev/null; \
+	fi
+
+# The README's test command: fresh machine to a verdict.
+check: deps
+	$(MAKE) all
+	$(MAKE) asan
+	tests/run.sh
+
+# Everything with AddressSanitizer and UBSan, in its own build tree.
+asan:
+	$(MAKE) BUILD=$(BUILD)/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+		$(BUILD)/asan/cuse_tpm $(BUILD)/asan/tests/devtest \
+		$(UNIT_TESTS:%=$(BUILD)/asan/tests/%)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
+		--inline-suppr --suppress=missingIncludeSystem -Iinclude -Icuse_tpm \
+		cuse_tpm tests/unit tests/vm
+	clang-tidy --quiet $(DAEMON_SRCS) $(TOOL_SRCS) -- $(CPPFLAGS) -std=gnu11 \
+		$(shell pkg-config --cflags $(PKGS))
+
+# The README's run command: a vTPM in the foreground on ./build/state.
+run: deps
+	$(MAKE) all
+	@if [ ! -e /dev/cuse ]; then modprobe cuse 2>/dev/null || true; fi
+	@if [ ! -e /dev/cuse ]; then \
+		echo "This kernel has no CUSE (no /dev/cuse, and 'modprobe cuse' failed)."; \
+		echo "Use a kernel with CONFIG_CUSE (Debian's linux-image-amd64 has it as a module),"; \
+		echo "or run cuse_tpm inside the test VM: tests/vm/vm.sh run -- $(BUILD)/cuse_tpm -f -n vtpm-demo --tpmstate dir=/tmp/vtpm-demo"; \
+		exit 1; \
+	fi
+	$(BUILD)/cuse_tpm -f -n vtpm-demo --tpmstate dir=$(BUILD)/state --flags not-need-init,startup-clear
+
+install: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR)/cuse_tpm
+	install -m 0755 $(BUILD)/cuse_tpm $(DESTDIR)$(SBINDIR)/cuse_tpm
+	install -m 0755 $(BUILD)/cuse_tpm_ioctl $(DESTDIR)$(BINDIR)/cuse_tpm_ioctl
+	install -m 0644 include/cuse_tpm/tpm_ioctl.h $(DESTDIR)$(INCLUDEDIR)/cuse_tpm/tpm_ioctl.h
+
+clean:
+	rm -rf $(BUILD)

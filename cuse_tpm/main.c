@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cuse_tpm: options -> one core -> the CUSE front end.  Without -f the
+ * process forks and the parent waits on a pipe until the child reports that
+ * /dev/NAME opens, or why it could not get there.
+ */
+#include "cuse.h"
+#include "log.h"
+#include "options.h"
+#include "store.h"
+#include "vtpm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libtpms/tpm_library.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#ifndef CUSE_TPM_VERSION
+#define CUSE_TPM_VERSION "0.1.0"
+#endif
+
+struct daemon {
+	struct options opts;
+	int ready_fd;     /* pipe to the waiting parent, or -1 */
+	bool ready;
+	struct store store;
+	struct vtpm *vtpm;
+	struct cuse_device *dev;
+	char state_dir[PATH_MAX];
+};
+
+/* Before readiness, failures go to the terminal that started us. */
+static void report_failure(struct daemon *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void report_failure(struct daemon *d, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_err("%s", msg);
+	if (d->ready_fd >= 0) {
+		if (write(d->ready_fd, msg, n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1) < 0)
+			return;
+		close(d->ready_fd);
+		d->ready_fd = -1;
+	} else if (log_fd() != STDERR_FILENO) {
+		fprintf(stderr, "cuse_tpm: %s\n", msg);
+	}
+}
+
+static int write_pid_file(const struct options *o)
+{
+	char buf[32];
+	int fd = o->pid_fd, n;
+
+	if (!o->pid_file && fd < 0)
+		return 0;
+	if (o->pid_file) {
+		fd = open(o->pid_file,
+			  O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+			  0644);
+		if (fd < 0)
+			return -errno;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, n) != n) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	close(fd);
+	return 0;
+}
+
+/* From the CUSE front end: the node exists and opens, or it does not. */
+static void on_device_ready(void *ctx, int err)
+{
+	struct daemon *d = ctx;
+	int rc;
+
+	if (err) {
+		report_failure(d, "/dev/%s was created but cannot be opened: %s",
+			       d->opts.dev.name, strerror(-err));
+		cuse_device_exit(d->dev);
+		return;
+	}
+	rc = write_pid_file(&d->opts);
+	if (rc < 0) {
+		report_failure(d, "cannot write pid file: %s", strerror(-rc));
+		cuse_device_exit(d->dev);
+		return;
+	}
+	d->ready = true;
+	sd_notify(0, "READY=1");
+	log_info("/dev/%s is ready", d->opts.dev.name);
+	if (d->ready_fd >= 0) {
+		if (write(d->ready_fd, "", 1) < 0)
+			log_warn("the starting process went away");
+		close(d->ready_fd);
+		d->ready_fd = -1;
+	} else {
+		printf("cuse_tpm: /dev/%s is ready (TPM %s, state in %s)\n"
+		       "Try:     tpm2_getrandom -T device:/dev/%s --hex 16\n",
+		       d->opts.dev.name, d->opts.tpm.tpm2 ? "2.0" : "1.2",
+		       d->state_dir, d->opts.dev.name);
+		fflush(stdout);
+	}
+}
+
+/*
+ * Returns in the child (or without -f, in the only process); the parent
+ * exits with the child's verdict.
+ */
+static void daemonize(struct daemon *d)
+{
+	char msg[1024];
+	int pfd[2], null;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		perror("cuse_tpm: pipe");
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("cuse_tpm: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(pfd[1]);
+		n = read(pfd[0], msg, sizeof(msg) - 1);
+		if (n == 1 && msg[0] == '\0')
+			exit(0);
+		if (n <= 0) {
+			int status;
+
+			waitpid(pid, &status, 0);
+			fprintf(stderr, "cuse_tpm: the daemon exited before "
+					"the device was ready\n");
+			exit(1);
+		}
+		msg[n] = '\0';
+		fprintf(stderr, "cuse_tpm: %s\n", msg);
+		exit(1);
+	}
+	close(pfd[0]);
+	d->ready_fd = pfd[1];
+	setsid();
+	null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		if (!d->opts.log.file && d->opts.log.fd < 0)
+			dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+}
+
+/* PTM_SHUTDOWN ended the TPM: end the device loop too. */
+static void on_tpm_exit(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	cuse_device_exit(d->dev);
+}
+
+static int print_capabilities(void)
+{
+	printf("{ \"type\": \"cuse_tpm\", \"features\": [ \"tpm-2.0\", "
+	       "\"tpm-1.2\", \"flags-opt-startup\", "
+	       "\"flags-opt-disable-auto-shutdown\", \"tpmstate-opt-lock\" ], "
+	       "\"version\": \"%s\" }\n",
+	       CUSE_TPM_VERSION);
+	return 0;
+}
+
+static int serve(struct daemon *d)
+{
+	const struct options *o = &d->opts;
+	char err[512];
+	int rc;
+
+	rc = store_open(&d->store, o->state_dir, o->state_mode, o->tpm.tpm2,
+			o->durable);
+	if (rc < 0) {
+		report_failure(d, "state directory %s is unusable: %s",
+			       o->state_dir, strerror(-rc));
+		return 1;
+	}
+	if (!realpath(o->state_dir, d->state_dir))
+		snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
+	/* the lock is ours before any state is read, and in this process */
+	if (o->tpm.lock && !o->tpm.incoming) {
+		rc = store_lock(&d->store, 0);
+		if (rc < 0) {
+			report_failure(d, "state directory %s is in use: %s",
+				       d->state_dir,
+				       rc == -EAGAIN ? "another TPM holds its lock"
+						     : strerror(-rc));
+			goto out_store;
+		}
+	}
+	d->vtpm = vtpm_new(&o->tpm, &d->store, on_tpm_exit, d);
+	if (!d->vtpm) {
+		report_failure(d, "cannot start the TPM: %s", strerror(errno));
+		goto out_store;
+	}
+	d->dev = cuse_device_new(&o->dev, d->vtpm, on_device_ready, d, err,
+				 sizeof(err));
+	if (!d->dev) {
+		report_failure(d, "%s", err);
+		goto out_vtpm;
+	}
+	rc = vtpm_boot(d->vtpm);
+	if (rc) {
+		report_failure(d, "the TPM failed to power on: TPM error 0x%x",
+			       rc);
+		goto out_dev;
+	}
+	if (cuse_device_run(d->dev) < 0)
+		log_err("the CUSE loop failed");
+	if (!d->ready)
+		report_failure(d, "the kernel did not create /dev/%s: is the "
+			       "name already taken by another CUSE device?",
+			       o->dev.name);
+out_dev:
+	/* the TPM ends in order first: its last command may still answer */
+	vtpm_free(d->vtpm);
+	d->vtpm = NULL;
+	cuse_device_free(d->dev);
+out_vtpm:
+	vtpm_free(d->vtpm);
+out_store:
+	store_close(&d->store);
+	if (o->pid_file && d->ready)
+		unlink(o->pid_file);
+	return d->ready ? 0 : 1;
+}
+
+int main(int argc, char *argv[])
+{
+	struct daemon d = { .ready_fd = -1 };
+	char err[512];
+	int rc;
+
+	if (options_parse(&d.opts, argc, argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cuse_tpm: %s\nTry 'cuse_tpm --help'.\n", err);
+		options_free(&d.opts);
+		return 1;
+	}
+	switch (d.opts.action) {
+	case ACTION_HELP:
+		options_usage("cuse_tpm");
+		options_free(&d.opts);
+		return 0;
+	case ACTION_VERSION:
+		printf("cuse_tpm %s (libtpms %u.%u.%u)\n", CUSE_TPM_VERSION,
+		       (TPMLIB_GetVersion() >> 16) & 0xff,
+		       (TPMLIB_GetVersion() >> 8) & 0xff,
+		       TPMLIB_GetVersion() & 0xff);
+		options_free(&d.opts);
+		return 0;
+	case ACTION_PRINT_CAPABILITIES:
+		options_free(&d.opts);
+		return print_capabilities();
+	case ACTION_RUN:
+		break;
+	}
+	rc = log_open(&d.opts.log);
+	if (rc < 0) {
+		fprintf(stderr, "cuse_tpm: cannot open log %s: %s\n",
+			d.opts.log.file, strerror(-rc));
+		options_free(&d.opts);
+		return 1;
+	}
+	if (!d.opts.foreground)
+		daemonize(&d);
+	rc = serve(&d);
+	log_close();
+	options_free(&d.opts);
+	return rc;
+}

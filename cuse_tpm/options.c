@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SUBOPTS 16
+
+/* One "key=value" or "flag" of a sub-option string. */
+struct subopt {
+	char *key;
+	char *value; /* NULL for a bare flag */
+	bool used;
+};
+
+struct subopts {
+	char *copy;
+	struct subopt item[MAX_SUBOPTS];
+	size_t n;
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int subopts_split(struct subopts *so, const char *s)
+{
+	char *tok, *save = NULL;
+
+	memset(so, 0, sizeof(*so));
+	so->copy = strdup(s);
+	if (!so->copy)
+		return -1;
+	for (tok = strtok_r(so->copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (so->n == MAX_SUBOPTS)
+			return -1;
+		if (eq)
+			*eq++ = '\0';
+		so->item[so->n].key = tok;
+		so->item[so->n].value = eq;
+		so->n++;
+	}
+	return 0;
+}
+
+static struct subopt *subopts_find(struct subopts *so, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < so->n; i++) {
+		if (strcmp(so->item[i].key, key) == 0) {
+			so->item[i].used = true;
+			return &so->item[i];
+		}
+	}
+	return NULL;
+}
+
+/* Reports the first key no handler asked for. */
+static int subopts_check_used(struct subopts *so, const char *opt, char *err,
+			      size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < so->n; i++)
+		if (!so->item[i].used)
+			return fail(err, errlen, "--%s: unknown parameter '%s'",
+				    opt, so->item[i].key);
+	return 0;
+}
+
+static void subopts_free(struct subopts *so)
+{
+	free(so->copy);
+	so->copy = NULL;
+}
+
+/* A bare flag, or flag=true|false|1|0|yes|no. */
+static int parse_bool(const struct subopt *o, bool *out)
+{
+	if (!o->value) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(o->value, "true") || !strcmp(o->value, "1") ||
+	    !strcmp(o->value, "yes") || !strcmp(o->value, "on"))
+		*out = true;
+	else if (!strcmp(o->value, "false") || !strcmp(o->value, "0") ||
+		 !strcmp(o->value, "no") || !strcmp(o->value, "off"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || v > max || *s == '-')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* An option whose value is file=PATH or fd=N: one of the two. */
+static int parse_file_or_fd(struct subopts *so, const char *opt,
+			    const char **file, int *fd, char *err,
+			    size_t errlen)
+{
+	struct subopt *f = subopts_find(so, "file");
+	struct subopt *d = subopts_find(so, "fd");
+	unsigned long v;
+
+	if ((f && d) || (!f && !d))
+		return fail(err, errlen, "--%s: give exactly one of file= or fd=",
+			    opt);
+	if (f) {
+		if (!f->value || !*f->value)
+			return fail(err, errlen, "--%s: file= needs a path", opt);
+		*file = f->value;
+		return 0;
+	}
+	if (parse_uint(d->value, INT_MAX, &v) < 0)
+		return fail(err, errlen, "--%s: fd= needs a file descriptor number",
+			    opt);
+	*fd = (int)v;
+	return 0;
+}
+
+static int opt_tpmstate(struct options *o, struct subopts *so, char *err,
+			size_t errlen)
+{
+	struct subopt *dir = subopts_find(so, "dir");
+	struct subopt *uri = subopts_find(so, "backend-uri");
+	struct subopt *mode = subopts_find(so, "mode");
+	struct subopt *lock = subopts_find(so, "lock");
+	struct subopt *fsync = subopts_find(so, "fsync");
+	struct subopt *backup = subopts_find(so, "backup");
+	unsigned long m;
+
+	if ((dir && uri) || (!dir && !uri))
+		return fail(err, errlen,
+			    "--tpmstate: give exactly one of dir= or backend-uri=");
+	if (uri) {
+		if (!uri->value || strncmp(uri->value, "dir://", 6) != 0)
+			return fail(err, errlen,
+				    "--tpmstate: only dir:// backends are supported");
+		o->state_dir = uri->value + 6;
+	} else {
+		o->state_dir = dir->value;
+	}
+	if (!o->state_dir || !*o->state_dir)
+		return fail(err, errlen, "--tpmstate: the directory is empty");
+	if (mode) {
+		if (parse_uint(mode->value, 0777, &m) < 0)
+			return fail(err, errlen,
+				    "--tpmstate: mode= needs an octal file mode");
+		o->state_mode = (mode_t)m;
+	}
+	if (lock && parse_bool(lock, &o->tpm.lock) < 0)
+		return fail(err, errlen, "--tpmstate: lock= needs true or false");
+	if (fsync && parse_bool(fsync, &o->durable) < 0)
+		return fail(err, errlen, "--tpmstate: fsync= needs true or false");
+	if (backup)
+		return fail(err, errlen, "--tpmstate: backup is not supported: "
+			    "every write is atomic, so there is nothing to restore");
+	return subopts_check_used(so, "tpmstate", err, errlen);
+}
+
+static int opt_flags(struct options *o, struct subopts *so, char *err,
+		     size_t errlen)
+{
+	static const struct {
+		const char *name;
+		enum tpm_startup type;
+	} startups[] = {
+		{ "startup-clear", STARTUP_CLEAR },
+		{ "startup-state", STARTUP_STATE },
+		{ "startup-deactivated", STARTUP_DEACTIVATED },
+		{ "startup-none", STARTUP_NONE },
+	};
+	int nstartup = 0;
+	size_t i;
+
+	if (subopts_find(so, "not-need-init"))
+		o->tpm.not_need_init = true;
+	if (subopts_find(so, "disable-auto-shutdown"))
+		o->tpm.disable_auto_shutdown = true;
+	for (i = 0; i < sizeof(startups) / sizeof(startups[0]); i++) {
+		if (!subopts_find(so, startups[i].name))
+			continue;
+		nstartup++;
+		o->tpm.startup = startups[i].type;
+		/* a TPM_Startup needs a powered TPM; startup-none does not */
+		if (startups[i].type != STARTUP_NONE)
+			o->tpm.not_need_init = true;
+	}
+	if (nstartup > 1)
+		return fail(err, errlen, "--flags: give at most one startup-* flag");
+	return subopts_check_used(so, "flags", err, errlen);
+}
+
+static int opt_log(struct options *o, struct subopts *so, char *err,
+		   size_t errlen)
+{
+	struct subopt *level = subopts_find(so, "level");
+	struct subopt *prefix = subopts_find(so, "prefix");
+	struct subopt *trunc = subopts_find(so, "truncate");
+	unsigned long v;
+
+	if (parse_file_or_fd(so, "log", &o->log.file, &o->log.fd, err, errlen))
+		return -1;
+	if (level) {
+		if (parse_uint(level->value, 20, &v) < 0)
+			return fail(err, errlen, "--log: level= needs a number");
+		o->log.level = (unsigned)v;
+	}
+	if (prefix)
+		o->log.prefix = prefix->value ? prefix->value : "";
+	if (trunc && parse_bool(trunc, &o->log.truncate) < 0)
+		return fail(err, errlen, "--log: truncate takes no value");
+	return subopts_check_used(so, "log", err, errlen);
+}
+
+static int opt_pid(struct options *o, struct subopts *so, char *err,
+		   size_t errlen)
+{
+	if (parse_file_or_fd(so, "pid", &o->pid_file, &o->pid_fd, err, errlen))
+		return -1;
+	return subopts_check_used(so, "pid", err, errlen);
+}
+
+static int opt_locality(struct options *o, struct subopts *so, char *err,
+			size_t errlen)
+{
+	if (subopts_find(so, "reject-locality-4"))
+		o->tpm.reject_locality_4 = true;
+	if (subopts_find(so, "allow-set-locality"))
+		return fail(err, errlen, "--locality: allow-set-locality is not "
+			    "supported: use the PTM_SET_LOCALITY ioctl");
+	return subopts_check_used(so, "locality", err, errlen);
+}
+
+static int opt_migration(struct options *o, struct subopts *so, char *err,
+			 size_t errlen)
+{
+	if (subopts_find(so, "incoming"))
+		o->tpm.incoming = true;
+	if (subopts_find(so, "release-lock-outgoing"))
+		return fail(err, errlen, "--migration: release-lock-outgoing is "
+			    "not supported yet");
+	return subopts_check_used(so, "migration", err, errlen);
+}
+
+enum {
+	OPT_TPMSTATE = 256,
+	OPT_TPM2,
+	OPT_FLAGS,
+	OPT_LOG,
+	OPT_PID,
+	OPT_LOCALITY,
+	OPT_MIGRATION,
+	OPT_KEY,
+	OPT_MIGRATION_KEY,
+	OPT_SECCOMP,
+	OPT_PRINT_CAPABILITIES,
+};
+
+static const struct option long_options[] = {
+	{ "name", required_argument, NULL, 'n' },
+	{ "maj", required_argument, NULL, 'M' },
+	{ "min", required_argument, NULL, 'm' },
+	{ "tpmstate", required_argument, NULL, OPT_TPMSTATE },
+	{ "tpm2", no_argument, NULL, OPT_TPM2 },
+	{ "flags", required_argument, NULL, OPT_FLAGS },
+	{ "log", required_argument, NULL, OPT_LOG },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "locality", required_argument, NULL, OPT_LOCALITY },
+	{ "migration", required_argument, NULL, OPT_MIGRATION },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "migration-key", required_argument, NULL, OPT_MIGRATION_KEY },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "runas", required_argument, NULL, 'r' },
+	{ "chroot", required_argument, NULL, 'R' },
+	{ "print-capabilities", no_argument, NULL, OPT_PRINT_CAPABILITIES },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 },
+};
+
+typedef int (*subopt_handler)(struct options *, struct subopts *, char *,
+			      size_t);
+
+/* Parses @arg into sub-options; @o keeps the copy its strings point into. */
+static int run_subopts(struct options *o, subopt_handler h, const char *opt,
+		       const char *arg, char *err, size_t errlen)
+{
+	struct subopts so;
+
+	if (o->ncopies == OPTIONS_MAX_COPIES)
+		return fail(err, errlen, "--%s: too many options", opt);
+	if (subopts_split(&so, arg) < 0) {
+		subopts_free(&so);
+		return fail(err, errlen, "--%s: cannot parse '%s'", opt, arg);
+	}
+	o->copies[o->ncopies++] = so.copy;
+	return h(o, &so, err, errlen);
+}
+
+static void defaults(struct options *o)
+{
+	options_free(o);
+	memset(o, 0, sizeof(*o));
+	o->tpm.tpm2 = true; /* TPM 2.0 unless asked otherwise */
+	o->tpm.lock = true;
+	o->state_mode = 0640;
+	o->durable = true;
+	o->pid_fd = -1;
+	o->log.fd = -1;
+}
+
+int options_parse(struct options *o, int argc, char *argv[], char *err,
+		  size_t errlen)
+{
+	unsigned long v;
+	int c;
+
+	defaults(o);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":n:M:m:r:R:fhv", long_options,
+				NULL)) != -1) {
+		int rc = 0;
+
+		switch (c) {
+		case 'n':
+			o->dev.name = optarg;
+			if (!*optarg || strchr(optarg, '/') ||
+			    !strcmp(optarg, ".") || !strcmp(optarg, ".."))
+				return fail(err, errlen, "-n: '%s' is not a device "
+					    "name (no '/', not empty)", optarg);
+			break;
+		case 'M':
+		case 'm':
+			if (parse_uint(optarg, 65535, &v) < 0)
+				return fail(err, errlen, "-%c: '%s' is not a number "
+					    "from 0 to 65535", c, optarg);
+			if (c == 'M')
+				o->dev.major = (unsigned)v;
+			else
+				o->dev.minor = (unsigned)v;
+			break;
+		case OPT_TPMSTATE:
+			rc = run_subopts(o, opt_tpmstate, "tpmstate", optarg,
+					 err, errlen);
+			break;
+		case OPT_TPM2:
+			o->tpm.tpm2 = true;
+			break;
+		case OPT_FLAGS:
+			rc = run_subopts(o, opt_flags, "flags", optarg, err,
+					 errlen);
+			break;
+		case OPT_LOG:
+			rc = run_subopts(o, opt_log, "log", optarg, err,
+					 errlen);
+			break;
+		case OPT_PID:
+			rc = run_subopts(o, opt_pid, "pid", optarg, err,
+					 errlen);
+			break;
+		case OPT_LOCALITY:
+			rc = run_subopts(o, opt_locality, "locality", optarg,
+					 err, errlen);
+			break;
+		case OPT_MIGRATION:
+			rc = run_subopts(o, opt_migration, "migration",
+					 optarg, err, errlen);
+			break;
+		case OPT_SECCOMP:
+			/* accepted for command-line compatibility; no filter yet */
+			break;
+		case OPT_KEY:
+		case OPT_MIGRATION_KEY:
+			return fail(err, errlen, "--%s: state encryption is not "
+				    "supported yet", c == OPT_KEY ? "key"
+								 : "migration-key");
+		case 'r':
+			return fail(err, errlen, "--runas is not supported yet");
+		case 'R':
+			return fail(err, errlen, "--chroot is not supported");
+		case OPT_PRINT_CAPABILITIES:
+			o->action = ACTION_PRINT_CAPABILITIES;
+			break;
+		case 'f':
+			o->foreground = true;
+			break;
+		case 'h':
+			o->action = ACTION_HELP;
+			return 0;
+		case 'v':
+			o->action = ACTION_VERSION;
+			return 0;
+		case ':':
+			return fail(err, errlen, "option '%s' needs a value",
+				    argv[optind - 1]);
+		default:
+			return fail(err, errlen, "unknown option '%s'",
+				    argv[optind - 1]);
+		}
+		if (rc)
+			return rc;
+	}
+	if (optind < argc)
+		return fail(err, errlen, "unexpected argument '%s'", argv[optind]);
+	if (o->action != ACTION_RUN)
+		return 0;
+	if (!o->dev.name)
+		return fail(err, errlen, "-n NAME is required: the device will be "
+			    "/dev/NAME");
+	if (!o->state_dir)
+		o->state_dir = getenv("TPM_PATH");
+	if (!o->state_dir)
+		return fail(err, errlen, "--tpmstate dir=DIR is required (or set "
+			    "TPM_PATH)");
+	return 0;
+}
+
+void options_free(struct options *o)
+{
+	while (o->ncopies)
+		free(o->copies[--o->ncopies]);
+}
+
+void options_usage(const char *prog)
+{
+	printf("Usage: %s -n NAME --tpmstate dir=DIR [options]\n"
+	       "\n"
+	       "Serve a software TPM as the character device /dev/NAME (CUSE).\n"
+	       "\n"
+	       "  -n, --name NAME        device name; the node is /dev/NAME\n"
+	       "  -M, --maj MAJOR        device major number (0: let the kernel pick)\n"
+	       "  -m, --min MINOR        device minor number\n"
+	       "      --tpmstate dir=DIR|backend-uri=dir://DIR[,mode=0640][,lock[=BOOL]][,fsync[=BOOL]]\n"
+	       "                         where the TPM keeps its state (default: $TPM_PATH);\n"
+	       "                         files are replaced atomically and fsync'ed unless fsync=false\n"
+	       "      --tpm2             emulate a TPM 2.0 (the default)\n"
+	       "      --flags [not-need-init][,startup-clear|startup-state|startup-deactivated|startup-none]\n"
+	       "              [,disable-auto-shutdown]\n"
+	       "                         power the TPM on at start, optionally sending TPM_Startup\n"
+	       "      --locality reject-locality-4\n"
+	       "      --migration incoming\n"
+	       "                         take the state lock only once state arrives\n"
+	       "      --log file=PATH|fd=N[,level=N][,prefix=STR][,truncate]\n"
+	       "      --pid file=PATH|fd=N\n"
+	       "      --print-capabilities\n"
+	       "                         print the supported features as JSON\n"
+	       "  -f, --foreground       stay in the foreground\n"
+	       "  -h, --help             this text\n"
+	       "  -v, --version          the version\n"
+	       "\n"
+	       "Without -f the program returns once /dev/NAME is ready, or fails with the reason.\n",
+	       prog);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The command line, in swtpm's syntax: getopt_long for the options and
+ * "key=value,flag,..." sub-options.  No I/O: the result is a plain struct.
+ */
+#ifndef CUSE_TPM_OPTIONS_H
+#define CUSE_TPM_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cuse.h"
+#include "log.h"
+#include "vtpm.h"
+
+#define OPTIONS_MAX_COPIES 16
+
+enum options_action {
+	ACTION_RUN,
+	ACTION_HELP,
+	ACTION_VERSION,
+	ACTION_PRINT_CAPABILITIES,
+};
+
+struct options {
+	enum options_action action;
+	struct cuse_device_config dev;
+	struct vtpm_config tpm;
+	struct log_config log;
+	const char *state_dir;
+	mode_t state_mode;
+	bool durable;
+	const char *pid_file;
+	int pid_fd;
+	bool foreground;
+	/* the sub-option strings above point into these copies */
+	char *copies[OPTIONS_MAX_COPIES];
+	size_t ncopies;
+};
+
+/*
+ * Fills @opts from argv (@opts must be zeroed or parsed before).  Returns 0, or -1 with a one-line reason in @err.
+ * Strings in @opts point into argv or into @opts' own storage.
+ */
+int options_parse(struct options *opts, int argc, char *argv[], char *err,
+		  size_t errlen);
+void options_free(struct options *opts);
+void options_usage(const char *prog);
+
+#endif

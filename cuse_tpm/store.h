@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The state directory: swtpm's file names (tpm2-00.permall, ...), the blob
+ * container around each file, atomic durable replacement, and the lock that
+ * makes one process the owner of the directory.
+ */
+#ifndef CUSE_TPM_STORE_H
+#define CUSE_TPM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum store_blob {
+	STORE_PERMALL,
+	STORE_VOLATILE,
+	STORE_SAVESTATE,
+	STORE_NBLOBS,
+};
+
+struct store_cache {
+	uint8_t *data; /* plain TPM state as last loaded or saved */
+	size_t len;
+	bool valid;    /* data mirrors the file (or its absence) */
+};
+
+struct store {
+	char *dir;
+	int dirfd;
+	int lockfd;       /* -1 while unlocked */
+	mode_t mode;      /* of state files */
+	bool tpm2;        /* selects tpm2-00.* or tpm-00.* names */
+	bool durable;     /* fsync file and directory before acknowledging */
+	struct store_cache cache[STORE_NBLOBS];
+};
+
+/* Creates @dir if missing; 0 or -errno. */
+int store_open(struct store *s, const char *dir, mode_t mode, bool tpm2,
+	       bool durable);
+void store_close(struct store *s);
+
+/* Takes the directory's lock, retrying @retries times 10 ms apart. */
+int store_lock(struct store *s, unsigned retries);
+void store_unlock(struct store *s);
+bool store_locked(const struct store *s);
+
+/* Maps libtpms' names ("permall", ...) to blobs; -1 if unknown. */
+int store_blob_by_name(const char *name);
+const char *store_blob_name(enum store_blob b);
+
+/*
+ * Loads a blob's plain contents (newly allocated).  0, -ENOENT if there is
+ * no such file, -EBADMSG if the file is not a valid container, or -errno.
+ */
+int store_load(struct store *s, enum store_blob b, uint8_t **data, size_t *len);
+/* Replaces the file atomically; does nothing if the contents are unchanged. */
+int store_save(struct store *s, enum store_blob b, const uint8_t *data,
+	       size_t len);
+int store_delete(struct store *s, enum store_blob b);
+
+#endif

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "tpmlib.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <libtpms/tpm_error.h>
+#include <libtpms/tpm_tis.h>
+#include <stdlib.h>
+
+#define TPM2_ST_NO_SESSIONS 0x8001
+#define TPM2_CC_STARTUP 0x144
+#define TPM2_CC_SHUTDOWN 0x145
+#define TPM2_SU_CLEAR 0
+#define TPM2_SU_STATE 1
+#define TPM_TAG_RQU_COMMAND 0x00c1
+#define TPM_TAG_RSP_COMMAND 0x00c4
+#define TPM_ORD_STARTUP 0x99
+
+/*
+ * libtpms keeps one TPM per process and calls back through plain function
+ * pointers without a context argument, so the callbacks find their state
+ * here.  Set once by tpmlib_setup().
+ */
+static struct tpmlib *active;
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+uint32_t tpm_header_size(const uint8_t *cmd)
+{
+	return get_be32(cmd + 2);
+}
+
+uint32_t tpm_header_code(const uint8_t *cmd)
+{
+	return get_be32(cmd + 6);
+}
+
+void tpmlib_error_response(bool tpm2, TPM_RESULT rc,
+			   uint8_t out[TPM_HEADER_SIZE])
+{
+	put_be16(out, tpm2 ? TPM2_ST_NO_SESSIONS : TPM_TAG_RSP_COMMAND);
+	put_be32(out + 2, TPM_HEADER_SIZE);
+	put_be32(out + 6, rc);
+}
+
+static TPM_RESULT cb_nvram_init(void)
+{
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_nvram_load(unsigned char **data, uint32_t *length,
+				uint32_t tpm_number, const char *name)
+{
+	int b = store_blob_by_name(name);
+	size_t len;
+	int rc;
+
+	(void)tpm_number;
+	if (b < 0)
+		return TPM_FAIL;
+	rc = store_load(active->store, b, data, &len);
+	if (rc == -ENOENT)
+		return TPM_RETRY; /* libtpms' word for "no such state yet" */
+	if (rc < 0)
+		return TPM_FAIL;
+	*length = (uint32_t)len;
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_nvram_store(const unsigned char *data, uint32_t length,
+				 uint32_t tpm_number, const char *name)
+{
+	int b = store_blob_by_name(name);
+
+	(void)tpm_number;
+	if (b < 0 || store_save(active->store, b, data, length) < 0)
+		return TPM_FAIL;
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_nvram_delete(uint32_t tpm_number, const char *name,
+				  TPM_BOOL must_exist)
+{
+	int b = store_blob_by_name(name);
+
+	(void)tpm_number;
+	(void)must_exist;
+	if (b < 0 || store_delete(active->store, b) < 0)
+		return TPM_FAIL;
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_io_init(void)
+{
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_get_locality(TPM_MODIFIER_INDICATOR *loc,
+				  uint32_t tpm_number)
+{
+	(void)tpm_number;
+	*loc = active->locality;
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_get_physical_presence(TPM_BOOL *pp, uint32_t tpm_number)
+{
+	(void)tpm_number;
+	*pp = FALSE;
+	return TPM_SUCCESS;
+}
+
+TPM_RESULT tpmlib_setup(struct tpmlib *t, bool tpm2, struct store *store)
+{
+	static struct libtpms_callbacks cbs = {
+		.sizeOfStruct = sizeof(struct libtpms_callbacks),
+		.tpm_nvram_init = cb_nvram_init,
+		.tpm_nvram_loaddata = cb_nvram_load,
+		.tpm_nvram_storedata = cb_nvram_store,
+		.tpm_nvram_deletename = cb_nvram_delete,
+		.tpm_io_init = cb_io_init,
+		.tpm_io_getlocality = cb_get_locality,
+		.tpm_io_getphysicalpresence = cb_get_physical_presence,
+	};
+	TPM_RESULT rc;
+
+	t->store = store;
+	t->tpm2 = tpm2;
+	t->locality = 0;
+	t->resp = NULL;
+	t->resp_cap = 0;
+	t->last_ordinal = 0;
+	active = t;
+	if (log_fd() >= 0) {
+		TPMLIB_SetDebugFD(log_fd());
+	}
+	rc = TPMLIB_ChooseTPMVersion(tpm2 ? TPMLIB_TPM_VERSION_2
+					  : TPMLIB_TPM_VERSION_1_2);
+	if (rc)
+		return rc;
+	return TPMLIB_RegisterCallbacks(&cbs);
+}
+
+void tpmlib_release(struct tpmlib *t)
+{
+	free(t->resp);
+	t->resp = NULL;
+	t->resp_cap = 0;
+}
+
+TPM_RESULT tpmlib_start(struct tpmlib *t)
+{
+	t->last_ordinal = 0;
+	return TPMLIB_MainInit();
+}
+
+void tpmlib_process(struct tpmlib *t, const uint8_t *cmd, uint32_t len,
+		    const uint8_t **resp, uint32_t *resp_len)
+{
+	TPM_RESULT rc;
+
+	*resp_len = 0;
+	rc = TPMLIB_Process(&t->resp, resp_len, &t->resp_cap, (uint8_t *)cmd,
+			    len);
+	if (rc || *resp_len < TPM_HEADER_SIZE) {
+		/* libtpms could not even form a response: make one. */
+		if (t->resp_cap < TPM_HEADER_SIZE) {
+			unsigned char *p = realloc(t->resp, TPM_HEADER_SIZE);
+
+			if (!p) {
+				static uint8_t fallback[TPM_HEADER_SIZE];
+
+				tpmlib_error_response(t->tpm2, TPM_FAIL, fallback);
+				*resp = fallback;
+				*resp_len = TPM_HEADER_SIZE;
+				return;
+			}
+			t->resp = p;
+			t->resp_cap = TPM_HEADER_SIZE;
+		}
+		tpmlib_error_response(t->tpm2, rc ? rc : TPM_FAIL, t->resp);
+		*resp_len = TPM_HEADER_SIZE;
+	}
+	t->last_ordinal = len >= TPM_HEADER_SIZE ? tpm_header_code(cmd) : 0;
+	*resp = t->resp;
+}
+
+/* Sends a 12-byte command with one 16-bit parameter; returns its result. */
+static TPM_RESULT send_simple(struct tpmlib *t, uint16_t tag, uint32_t code,
+			      uint16_t param)
+{
+	uint8_t cmd[12];
+	const uint8_t *resp;
+	uint32_t len;
+
+	put_be16(cmd, tag);
+	put_be32(cmd + 2, sizeof(cmd));
+	put_be32(cmd + 6, code);
+	put_be16(cmd + 10, param);
+	tpmlib_process(t, cmd, sizeof(cmd), &resp, &len);
+	return tpm_header_code(resp);
+}
+
+TPM_RESULT tpmlib_startup(struct tpmlib *t, enum tpm_startup type)
+{
+	if (type == STARTUP_NONE)
+		return TPM_SUCCESS;
+	if (t->tpm2) {
+		if (type == STARTUP_DEACTIVATED)
+			return TPM_BAD_PARAMETER;
+		return send_simple(t, TPM2_ST_NO_SESSIONS, TPM2_CC_STARTUP,
+				   type == STARTUP_STATE ? TPM2_SU_STATE
+							 : TPM2_SU_CLEAR);
+	}
+	/* TPM 1.2 startup types: CLEAR 1, STATE 2, DEACTIVATED 3 */
+	return send_simple(t, TPM_TAG_RQU_COMMAND, TPM_ORD_STARTUP,
+			   (uint16_t)type);
+}
+
+void tpmlib_stop(struct tpmlib *t, bool orderly)
+{
+	/*
+	 * A TPM 2 that is switched off without TPM2_Shutdown counts the next
+	 * start as a disorderly one (DA lockout counters move); do what the
+	 * platform firmware of a real machine would do, unless the client just
+	 * did it itself.
+	 */
+	if (orderly && t->tpm2 && t->last_ordinal != TPM2_CC_SHUTDOWN) {
+		if (send_simple(t, TPM2_ST_NO_SESSIONS, TPM2_CC_SHUTDOWN,
+				TPM2_SU_STATE) != TPM_SUCCESS)
+			send_simple(t, TPM2_ST_NO_SESSIONS, TPM2_CC_SHUTDOWN,
+				    TPM2_SU_CLEAR);
+	}
+	TPMLIB_Terminate();
+}

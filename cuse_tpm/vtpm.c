@@ -1,0 +1,676 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "vtpm.h"
+
+#include "blob.h"
+#include "log.h"
+
+#include <errno.h>
+#include <libtpms/tpm_error.h>
+#include <libtpms/tpm_tis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Capabilities every transport offers; a socket adds SET_DATAFD itself. */
+#define VTPM_CAPS                                                              \
+	(PTM_CAP_INIT | PTM_CAP_SHUTDOWN | PTM_CAP_GET_TPMESTABLISHED |        \
+	 PTM_CAP_SET_LOCALITY | PTM_CAP_HASHING | PTM_CAP_CANCEL_TPM_CMD |     \
+	 PTM_CAP_STORE_VOLATILE | PTM_CAP_RESET_TPMESTABLISHED |               \
+	 PTM_CAP_GET_STATEBLOB | PTM_CAP_SET_STATEBLOB | PTM_CAP_STOP |        \
+	 PTM_CAP_GET_CONFIG | PTM_CAP_SET_BUFFERSIZE | PTM_CAP_GET_INFO |      \
+	 PTM_CAP_LOCK_STORAGE)
+
+/* TPM 2 response code a command gets while the TPM is off. */
+#define TPM2_RC_FAILURE 0x101
+
+struct vtpm_job {
+	void (*run)(struct vtpm *v, struct vtpm_job *j);
+	struct vtpm_job *next;
+	bool done;
+	ptm_res result;
+	/* inputs */
+	uint32_t arg, arg2;
+	const uint8_t *data;
+	uint32_t len;
+	/* outputs */
+	uint8_t *out;
+	uint32_t out_len, out1, out2, out3;
+	/* an asynchronous data command: the job owns the copy of the command */
+	vtpm_done_fn done_fn;
+	void *ctx;
+	uint8_t cmd[];
+};
+
+struct vtpm {
+	struct vtpm_config cfg;
+	struct store *store;
+	struct tpmlib lib; /* the worker's alone */
+	pthread_t worker;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct vtpm_job *head, *tail;
+	bool quit;
+	/* Shared, under lock; only the worker changes running/established. */
+	bool running;
+	bool established;
+	bool in_command; /* a data command is inside libtpms */
+	uint8_t locality;
+	uint32_t buffersize;
+	/* TPMLIB_GetInfo reads what MainInit/Terminate change: not both. */
+	pthread_mutex_t lib_lifecycle;
+	vtpm_exit_fn exit_fn;
+	void *exit_ctx;
+};
+
+static const char *const blob_type_names[] = { "", "permanent", "volatile",
+					       "savestate" };
+
+/* ---- the worker ------------------------------------------------------ */
+
+static void refresh_established(struct vtpm *v)
+{
+	TPM_BOOL bit = FALSE;
+	bool running = v->running;
+
+	if (running && TPM_IO_TpmEstablished_Get(&bit) != TPM_SUCCESS)
+		bit = FALSE;
+	pthread_mutex_lock(&v->lock);
+	v->established = running && bit;
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void set_running(struct vtpm *v, bool running)
+{
+	pthread_mutex_lock(&v->lock);
+	v->running = running;
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct vtpm *v = arg;
+	struct vtpm_job *j;
+
+	pthread_mutex_lock(&v->lock);
+	for (;;) {
+		while (!v->head && !v->quit)
+			pthread_cond_wait(&v->cond, &v->lock);
+		if (!v->head)
+			break;
+		j = v->head;
+		v->head = j->next;
+		if (!v->head)
+			v->tail = NULL;
+		pthread_mutex_unlock(&v->lock);
+
+		j->run(v, j);
+		refresh_established(v);
+
+		pthread_mutex_lock(&v->lock);
+		if (j->done_fn) {
+			free(j); /* the callback in run() was its last use */
+		} else {
+			j->done = true;
+			pthread_cond_broadcast(&v->cond);
+		}
+	}
+	pthread_mutex_unlock(&v->lock);
+	return NULL;
+}
+
+static void enqueue(struct vtpm *v, struct vtpm_job *j)
+{
+	j->next = NULL;
+	if (v->tail)
+		v->tail->next = j;
+	else
+		v->head = j;
+	v->tail = j;
+	pthread_cond_broadcast(&v->cond);
+}
+
+/* Runs @j on the worker and waits for it. */
+static ptm_res run_job(struct vtpm *v, struct vtpm_job *j)
+{
+	pthread_mutex_lock(&v->lock);
+	enqueue(v, j);
+	while (!j->done)
+		pthread_cond_wait(&v->cond, &v->lock);
+	pthread_mutex_unlock(&v->lock);
+	return j->result;
+}
+
+/* ---- power ----------------------------------------------------------- */
+
+static void power_off(struct vtpm *v)
+{
+	if (!v->running)
+		return;
+	pthread_mutex_lock(&v->lib_lifecycle);
+	tpmlib_stop(&v->lib, !v->cfg.disable_auto_shutdown);
+	pthread_mutex_unlock(&v->lib_lifecycle);
+	set_running(v, false);
+}
+
+static ptm_res ensure_locked(struct vtpm *v, unsigned retries)
+{
+	int rc;
+
+	if (!v->cfg.lock || store_locked(v->store))
+		return TPM_SUCCESS;
+	rc = store_lock(v->store, retries);
+	if (rc < 0) {
+		log_err("cannot lock state directory %s: %s", v->store->dir,
+			rc == -EAGAIN ? "another process holds it"
+				      : strerror(-rc));
+		return TPM_FAIL;
+	}
+	return TPM_SUCCESS;
+}
+
+static ptm_res power_on(struct vtpm *v, uint32_t flags)
+{
+	TPM_RESULT rc;
+
+	power_off(v);
+	rc = ensure_locked(v, 0);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&v->lib_lifecycle);
+	rc = tpmlib_start(&v->lib);
+	pthread_mutex_unlock(&v->lib_lifecycle);
+	if (rc) {
+		log_err("libtpms failed to start the TPM: 0x%x", rc);
+		pthread_mutex_lock(&v->lib_lifecycle);
+		TPMLIB_Terminate();
+		pthread_mutex_unlock(&v->lib_lifecycle);
+		return rc;
+	}
+	if (flags & PTM_INIT_FLAG_DELETE_VOLATILE)
+		store_delete(v->store, STORE_VOLATILE);
+	set_running(v, true);
+	return TPM_SUCCESS;
+}
+
+static void job_init(struct vtpm *v, struct vtpm_job *j)
+{
+	j->result = power_on(v, j->arg);
+}
+
+static void job_boot(struct vtpm *v, struct vtpm_job *j)
+{
+	j->result = power_on(v, 0);
+	if (j->result == TPM_SUCCESS && v->cfg.startup != STARTUP_NONE) {
+		j->result = tpmlib_startup(&v->lib, v->cfg.startup);
+		if (j->result)
+			log_err("TPM_Startup at start failed: 0x%x", j->result);
+	}
+}
+
+static void job_stop(struct vtpm *v, struct vtpm_job *j)
+{
+	power_off(v);
+	j->result = TPM_SUCCESS;
+}
+
+ptm_res vtpm_boot(struct vtpm *v)
+{
+	struct vtpm_job j = { .run = job_boot };
+
+	if (!v->cfg.not_need_init && v->cfg.startup == STARTUP_NONE)
+		return TPM_SUCCESS;
+	return run_job(v, &j);
+}
+
+ptm_res vtpm_init(struct vtpm *v, uint32_t init_flags)
+{
+	struct vtpm_job j = { .run = job_init, .arg = init_flags };
+
+	return run_job(v, &j);
+}
+
+ptm_res vtpm_stop(struct vtpm *v)
+{
+	struct vtpm_job j = { .run = job_stop };
+
+	return run_job(v, &j);
+}
+
+ptm_res vtpm_shutdown(struct vtpm *v)
+{
+	ptm_res rc = vtpm_stop(v);
+
+	if (v->exit_fn)
+		v->exit_fn(v->exit_ctx);
+	return rc;
+}
+
+/* ---- the data path ---------------------------------------------------- */
+
+static void job_command(struct vtpm *v, struct vtpm_job *j)
+{
+	uint8_t err[TPM_HEADER_SIZE];
+	const uint8_t *resp;
+	uint32_t len;
+
+	if (!v->running || ensure_locked(v, 0) != TPM_SUCCESS) {
+		tpmlib_error_response(v->cfg.tpm2,
+				      v->cfg.tpm2 ? TPM2_RC_FAILURE : TPM_FAIL,
+				      err);
+		j->done_fn(j->ctx, err, sizeof(err));
+		return;
+	}
+	pthread_mutex_lock(&v->lock);
+	v->lib.locality = v->locality;
+	v->in_command = true;
+	pthread_mutex_unlock(&v->lock);
+
+	tpmlib_process(&v->lib, j->cmd, j->len, &resp, &len);
+
+	pthread_mutex_lock(&v->lock);
+	v->in_command = false;
+	pthread_mutex_unlock(&v->lock);
+	j->done_fn(j->ctx, resp, len);
+}
+
+int vtpm_submit(struct vtpm *v, const uint8_t *cmd, uint32_t len,
+		vtpm_done_fn done, void *ctx)
+{
+	struct vtpm_job *j = calloc(1, sizeof(*j) + len);
+
+	if (!j)
+		return -ENOMEM;
+	j->run = job_command;
+	j->done_fn = done;
+	j->ctx = ctx;
+	j->len = len;
+	memcpy(j->cmd, cmd, len);
+	pthread_mutex_lock(&v->lock);
+	enqueue(v, j);
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
+uint32_t vtpm_max_command(struct vtpm *v)
+{
+	uint32_t size;
+
+	pthread_mutex_lock(&v->lock);
+	size = v->buffersize;
+	pthread_mutex_unlock(&v->lock);
+	return size;
+}
+
+bool vtpm_is_tpm2(const struct vtpm *v)
+{
+	return v->cfg.tpm2;
+}
+
+/* ---- control operations answered at once -------------------------------- */
+
+ptm_cap vtpm_get_capability(struct vtpm *v)
+{
+	(void)v;
+	return VTPM_CAPS;
+}
+
+ptm_res vtpm_get_established(struct vtpm *v, uint8_t *bit)
+{
+	ptm_res rc = TPM_SUCCESS;
+
+	pthread_mutex_lock(&v->lock);
+	if (v->running)
+		*bit = v->established;
+	else
+		rc = TPM_BAD_ORDINAL;
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
+ptm_res vtpm_set_locality(struct vtpm *v, uint8_t loc)
+{
+	if (loc > 4 || (loc == 4 && v->cfg.reject_locality_4))
+		return TPM_BAD_LOCALITY;
+	pthread_mutex_lock(&v->lock);
+	v->locality = loc;
+	pthread_mutex_unlock(&v->lock);
+	return TPM_SUCCESS;
+}
+
+ptm_res vtpm_cancel(struct vtpm *v)
+{
+	ptm_res rc = TPM_SUCCESS;
+
+	pthread_mutex_lock(&v->lock);
+	if (!v->running)
+		rc = TPM_BAD_ORDINAL;
+	else if (!v->cfg.tpm2)
+		rc = TPM_FAIL; /* libtpms' TPM 1.2 cannot cancel */
+	else if (v->in_command)
+		/* libtpms only raises a flag its long loops poll */
+		rc = TPMLIB_CancelCommand();
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
+ptm_res vtpm_get_config(struct vtpm *v, uint32_t *flags)
+{
+	(void)v;
+	*flags = 0; /* no state or migration key in this build */
+	return TPM_SUCCESS;
+}
+
+ptm_res vtpm_get_info(struct vtpm *v, uint64_t flags, char **json)
+{
+	pthread_mutex_lock(&v->lib_lifecycle);
+	*json = TPMLIB_GetInfo((enum TPMLIB_InfoFlags)flags);
+	pthread_mutex_unlock(&v->lib_lifecycle);
+	return *json ? TPM_SUCCESS : TPM_SIZE;
+}
+
+/* ---- control operations that need libtpms ------------------------------ */
+
+static void job_hash_start(struct vtpm *v, struct vtpm_job *j)
+{
+	j->result = v->running ? TPM_IO_Hash_Start() : TPM_BAD_ORDINAL;
+}
+
+static void job_hash_data(struct vtpm *v, struct vtpm_job *j)
+{
+	j->result = v->running ? TPM_IO_Hash_Data(j->data, j->len)
+			       : TPM_BAD_ORDINAL;
+}
+
+static void job_hash_end(struct vtpm *v, struct vtpm_job *j)
+{
+	j->result = v->running ? TPM_IO_Hash_End() : TPM_BAD_ORDINAL;
+}
+
+ptm_res vtpm_hash_start(struct vtpm *v)
+{
+	struct vtpm_job j = { .run = job_hash_start };
+
+	return run_job(v, &j);
+}
+
+ptm_res vtpm_hash_data(struct vtpm *v, const uint8_t *data, uint32_t len)
+{
+	struct vtpm_job j = { .run = job_hash_data, .data = data, .len = len };
+
+	return run_job(v, &j);
+}
+
+ptm_res vtpm_hash_end(struct vtpm *v)
+{
+	struct vtpm_job j = { .run = job_hash_end };
+
+	return run_job(v, &j);
+}
+
+static void job_store_volatile(struct vtpm *v, struct vtpm_job *j)
+{
+	unsigned char *buf = NULL;
+	uint32_t len = 0;
+
+	if (!v->running) {
+		j->result = TPM_BAD_ORDINAL;
+		return;
+	}
+	j->result = TPMLIB_VolatileAll_Store(&buf, &len);
+	if (j->result == TPM_SUCCESS &&
+	    store_save(v->store, STORE_VOLATILE, buf, len) < 0)
+		j->result = TPM_IOERROR;
+	free(buf);
+}
+
+ptm_res vtpm_store_volatile(struct vtpm *v)
+{
+	struct vtpm_job j = { .run = job_store_volatile };
+
+	return run_job(v, &j);
+}
+
+static void job_reset_established(struct vtpm *v, struct vtpm_job *j)
+{
+	if (!v->running) {
+		j->result = TPM_BAD_ORDINAL;
+		return;
+	}
+	/* libtpms asks for the locality through the callback */
+	v->lib.locality = (uint8_t)j->arg;
+	j->result = TPM_IO_TpmEstablished_Reset();
+}
+
+ptm_res vtpm_reset_established(struct vtpm *v, uint8_t loc)
+{
+	struct vtpm_job j = { .run = job_reset_established, .arg = loc };
+
+	if (loc > 4)
+		return TPM_BAD_LOCALITY;
+	return run_job(v, &j);
+}
+
+static enum TPMLIB_StateType state_type(uint32_t type)
+{
+	switch (type) {
+	case PTM_BLOB_TYPE_PERMANENT:
+		return TPMLIB_STATE_PERMANENT;
+	case PTM_BLOB_TYPE_VOLATILE:
+		return TPMLIB_STATE_VOLATILE;
+	case PTM_BLOB_TYPE_SAVESTATE:
+		return TPMLIB_STATE_SAVE_STATE;
+	default:
+		return 0;
+	}
+}
+
+/* The savestate lives only in what libtpms last stored, not in its memory. */
+static int load_savestate(struct vtpm *v, uint8_t **data, size_t *len)
+{
+	struct store_cache *c = &v->store->cache[STORE_SAVESTATE];
+	int rc;
+
+	if (!c->valid) {
+		rc = store_load(v->store, STORE_SAVESTATE, data, len);
+		if (rc != -ENOENT)
+			return rc;
+	}
+	*len = c->data ? c->len : 0;
+	*data = malloc(*len ? *len : 1);
+	if (!*data)
+		return -ENOMEM;
+	if (*len)
+		memcpy(*data, c->data, *len);
+	return 0;
+}
+
+static void job_get_stateblob(struct vtpm *v, struct vtpm_job *j)
+{
+	enum TPMLIB_StateType st = state_type(j->arg);
+	unsigned char *plain = NULL;
+	uint32_t plain_len = 0;
+	size_t blob_len = 0;
+
+	if (!v->running) {
+		j->result = TPM_BAD_ORDINAL;
+		return;
+	}
+	if (st == TPMLIB_STATE_SAVE_STATE) {
+		size_t len = 0;
+
+		j->result = load_savestate(v, &plain, &len) < 0 ? TPM_IOERROR : 0;
+		plain_len = (uint32_t)len;
+	} else {
+		/* from libtpms' memory: the files may be behind or absent */
+		j->result = TPMLIB_GetState(st, &plain, &plain_len);
+	}
+	/* no state of this kind (a TPM 2 rarely has a savestate): no blob */
+	if (j->result == TPM_SUCCESS && plain_len)
+		j->result = blob_wrap_migration(plain, plain_len, &j->out,
+						&blob_len);
+	if (j->result == TPM_SUCCESS)
+		j->out_len = (uint32_t)blob_len;
+	free(plain);
+}
+
+ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,
+			   uint8_t **blob, uint32_t *len, uint32_t *flags_out)
+{
+	struct vtpm_job j = { .run = job_get_stateblob, .arg = type };
+
+	(void)flags_in; /* without a state key the blob is always decrypted */
+	*blob = NULL;
+	*len = 0;
+	*flags_out = 0;
+	if (!state_type(type))
+		return TPM_BAD_PARAMETER;
+	if (run_job(v, &j) == TPM_SUCCESS) {
+		*blob = j.out;
+		*len = j.out_len;
+		log_debug("got %s state blob: %u bytes", blob_type_names[type],
+			  *len);
+	}
+	return j.result;
+}
+
+static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
+{
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+
+	if (v->running) {
+		j->result = TPM_BAD_ORDINAL;
+		return;
+	}
+	j->result = ensure_locked(v, 0);
+	if (j->result)
+		return;
+	j->result = blob_unwrap_migration(j->data, j->len, &plain, &plain_len);
+	if (j->result) {
+		log_err("refusing %s state blob: not a valid blob (0x%x)",
+			blob_type_names[j->arg], j->result);
+		return;
+	}
+	/* an empty blob clears what an earlier SET left for the next INIT */
+	j->result = TPMLIB_SetState(state_type(j->arg), plain_len ? plain : NULL,
+				    (uint32_t)plain_len);
+	if (j->result)
+		log_err("libtpms refused the %s state blob: 0x%x",
+			blob_type_names[j->arg], j->result);
+	free(plain);
+}
+
+ptm_res vtpm_set_stateblob(struct vtpm *v, uint32_t type, uint32_t flags,
+			   const uint8_t *blob, uint32_t len)
+{
+	struct vtpm_job j = { .run = job_set_stateblob, .arg = type,
+			      .data = blob, .len = len };
+
+	if (!state_type(type))
+		return TPM_BAD_PARAMETER;
+	if (flags & PTM_STATE_FLAG_ENCRYPTED)
+		return TPM_KEYNOTFOUND; /* no state key to decrypt with */
+	if (len > VTPM_MAX_BLOB)
+		return TPM_SIZE;
+	return run_job(v, &j);
+}
+
+static void job_set_buffersize(struct vtpm *v, struct vtpm_job *j)
+{
+	uint32_t actual;
+
+	if (j->arg && v->running) {
+		j->result = TPM_BAD_ORDINAL;
+		return;
+	}
+	actual = TPMLIB_SetBufferSize(j->arg, &j->out2, &j->out3);
+	j->out1 = actual;
+	pthread_mutex_lock(&v->lock);
+	v->buffersize = actual;
+	pthread_mutex_unlock(&v->lock);
+	j->result = TPM_SUCCESS;
+}
+
+ptm_res vtpm_set_buffersize(struct vtpm *v, uint32_t wanted, uint32_t *actual,
+			    uint32_t *min, uint32_t *max)
+{
+	struct vtpm_job j = { .run = job_set_buffersize, .arg = wanted };
+
+	run_job(v, &j);
+	*actual = j.out1;
+	*min = j.out2;
+	*max = j.out3;
+	return j.result;
+}
+
+static void job_lock_storage(struct vtpm *v, struct vtpm_job *j)
+{
+	j->result = ensure_locked(v, j->arg);
+}
+
+ptm_res vtpm_lock_storage(struct vtpm *v, uint32_t retries)
+{
+	struct vtpm_job j = { .run = job_lock_storage, .arg = retries };
+
+	return run_job(v, &j);
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+struct vtpm *vtpm_new(const struct vtpm_config *cfg, struct store *store,
+		      vtpm_exit_fn exit_fn, void *exit_ctx)
+{
+	struct vtpm *v = calloc(1, sizeof(*v));
+	sigset_t all, old;
+	TPM_RESULT rc;
+	int err;
+
+	if (!v)
+		return NULL;
+	v->cfg = *cfg;
+	v->store = store;
+	v->exit_fn = exit_fn;
+	v->exit_ctx = exit_ctx;
+	rc = tpmlib_setup(&v->lib, cfg->tpm2, store);
+	if (rc) {
+		log_err("libtpms cannot provide a TPM %s: 0x%x",
+			cfg->tpm2 ? "2.0" : "1.2", rc);
+		free(v);
+		errno = ENOTSUP;
+		return NULL;
+	}
+	v->buffersize = TPMLIB_SetBufferSize(0, NULL, NULL);
+	pthread_mutex_init(&v->lock, NULL);
+	pthread_mutex_init(&v->lib_lifecycle, NULL);
+	pthread_cond_init(&v->cond, NULL);
+	/* Signals belong to the main thread, which turns them into a shutdown. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&v->worker, NULL, worker_main, v);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		tpmlib_release(&v->lib);
+		free(v);
+		errno = err;
+		return NULL;
+	}
+	return v;
+}
+
+void vtpm_free(struct vtpm *v)
+{
+	if (!v)
+		return;
+	vtpm_stop(v);
+	pthread_mutex_lock(&v->lock);
+	v->quit = true;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+	pthread_join(v->worker, NULL);
+	tpmlib_release(&v->lib);
+	pthread_mutex_destroy(&v->lock);
+	pthread_mutex_destroy(&v->lib_lifecycle);
+	pthread_cond_destroy(&v->cond);
+	free(v);
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The core: one virtual TPM, its power state and every control operation,
+ * independent of how a client reaches it.  The CUSE device and the socket
+ * channel are codecs in front of these functions; each takes and returns
+ * host-order values and answers with a TPM result code (0 = success).
+ *
+ * libtpms runs on one worker thread owned by the core.  Operations that need
+ * libtpms queue a job and wait for it; those that do not (capabilities,
+ * locality, established bit, cancel, config, info) answer at once, even while
+ * a long command runs.
+ */
+#ifndef CUSE_TPM_VTPM_H
+#define CUSE_TPM_VTPM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cuse_tpm/tpm_ioctl.h"
+#include "store.h"
+#include "tpmlib.h"
+
+struct vtpm_config {
+	bool tpm2;
+	bool not_need_init;        /* power on at start, without PTM_INIT */
+	enum tpm_startup startup;  /* TPM_Startup sent at process start */
+	bool disable_auto_shutdown;
+	bool reject_locality_4;
+	bool incoming;             /* lock the state only once state arrives */
+	bool lock;                 /* lock the state directory at all */
+};
+
+/* Called on the worker thread with the response of a data command. */
+typedef void (*vtpm_done_fn)(void *ctx, const uint8_t *resp, uint32_t len);
+/* Called once PTM_SHUTDOWN has ended the TPM: the process should exit. */
+typedef void (*vtpm_exit_fn)(void *ctx);
+
+struct vtpm;
+
+/* Starts the worker; NULL with errno set on failure. */
+struct vtpm *vtpm_new(const struct vtpm_config *cfg, struct store *store,
+		      vtpm_exit_fn exit_fn, void *exit_ctx);
+/* Ends the TPM in order (unless disabled) and stops the worker. */
+void vtpm_free(struct vtpm *v);
+
+/* Process start: INIT and Startup as the configuration asks. */
+ptm_res vtpm_boot(struct vtpm *v);
+
+/* The data path: one command, answered through @done. 0 or -errno. */
+int vtpm_submit(struct vtpm *v, const uint8_t *cmd, uint32_t len,
+		vtpm_done_fn done, void *ctx);
+uint32_t vtpm_max_command(struct vtpm *v);
+bool vtpm_is_tpm2(const struct vtpm *v);
+
+/* Control operations, one per PTM_* ioctl / CMD_* code. */
+ptm_cap vtpm_get_capability(struct vtpm *v);
+ptm_res vtpm_init(struct vtpm *v, uint32_t init_flags);
+ptm_res vtpm_shutdown(struct vtpm *v);
+ptm_res vtpm_get_established(struct vtpm *v, uint8_t *bit);
+ptm_res vtpm_set_locality(struct vtpm *v, uint8_t loc);
+ptm_res vtpm_hash_start(struct vtpm *v);
+ptm_res vtpm_hash_data(struct vtpm *v, const uint8_t *data, uint32_t len);
+ptm_res vtpm_hash_end(struct vtpm *v);
+ptm_res vtpm_cancel(struct vtpm *v);
+ptm_res vtpm_store_volatile(struct vtpm *v);
+ptm_res vtpm_reset_established(struct vtpm *v, uint8_t loc);
+/* The whole blob, newly allocated; *flags_out gets PTM_STATE_FLAG_*. */
+ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,
+			   uint8_t **blob, uint32_t *len, uint32_t *flags_out);
+ptm_res vtpm_set_stateblob(struct vtpm *v, uint32_t type, uint32_t flags,
+			   const uint8_t *blob, uint32_t len);
+ptm_res vtpm_stop(struct vtpm *v);
+ptm_res vtpm_get_config(struct vtpm *v, uint32_t *flags);
+ptm_res vtpm_set_buffersize(struct vtpm *v, uint32_t wanted, uint32_t *actual,
+			    uint32_t *min, uint32_t *max);
+/* libtpms' JSON, newly allocated. */
+ptm_res vtpm_get_info(struct vtpm *v, uint64_t flags, char **json);
+ptm_res vtpm_lock_storage(struct vtpm *v, uint32_t retries);
+
+/* Largest state blob a client may set: keeps a hostile SET bounded. */
+#define VTPM_MAX_BLOB (512u * 1024)
+
+#endif

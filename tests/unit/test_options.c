@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "check.h"
+#include "options.h"
+
+static int parse(struct options *o, char *err, size_t errlen, int argc,
+		 char **argv)
+{
+	return options_parse(o, argc, argv, err, errlen);
+}
+
+#define PARSE(o, err, ...)                                                  \
+	({                                                                  \
+		char *argv_[] = { "cuse_tpm", __VA_ARGS__, NULL };          \
+		parse(o, err, sizeof(err),                                  \
+		      (int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_);  \
+	})
+
+static void swtpm_command_line(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "-n", "vtpm-1", "--tpmstate",
+		       "dir=/tmp/x,mode=0600,lock", "--tpm2", "--flags",
+		       "not-need-init,startup-clear,disable-auto-shutdown",
+		       "--log", "file=/tmp/l,level=20,prefix=X,truncate", "--pid",
+		       "fd=7", "-M", "250", "--min", "3", "--locality",
+		       "reject-locality-4"),
+		 0);
+	CHECK(strcmp(o.dev.name, "vtpm-1") == 0);
+	CHECK(strcmp(o.state_dir, "/tmp/x") == 0);
+	CHECK_EQ(o.state_mode, 0600);
+	CHECK(o.tpm.tpm2 && o.tpm.lock && o.tpm.not_need_init);
+	CHECK_EQ(o.tpm.startup, STARTUP_CLEAR);
+	CHECK(o.tpm.disable_auto_shutdown && o.tpm.reject_locality_4);
+	CHECK(strcmp(o.log.file, "/tmp/l") == 0 && o.log.level == 20);
+	CHECK(strcmp(o.log.prefix, "X") == 0 && o.log.truncate);
+	CHECK_EQ(o.pid_fd, 7);
+	CHECK_EQ(o.dev.major, 250);
+	CHECK_EQ(o.dev.minor, 3);
+	options_free(&o);
+}
+
+static void defaults_are_tpm2_durable_locked(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate",
+		       "backend-uri=dir:///var/lib/x"),
+		 0);
+	CHECK(strcmp(o.state_dir, "/var/lib/x") == 0);
+	CHECK(o.tpm.tpm2 && o.tpm.lock && o.durable && !o.foreground);
+	CHECK_EQ(o.state_mode, 0640);
+	CHECK(!o.tpm.not_need_init);
+	options_free(&o);
+}
+
+static void errors_say_what_is_wrong(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "--tpmstate", "dir=/x"), -1);
+	CHECK(strstr(err, "-n NAME is required"));
+	CHECK_EQ(PARSE(&o, err, "-n", "a/b", "--tpmstate", "dir=/x"), -1);
+	CHECK(strstr(err, "not a device name"));
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x,bogus=1"), -1);
+	CHECK(strstr(err, "unknown parameter 'bogus'"));
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--flags",
+		       "startup-clear,startup-state"),
+		 -1);
+	CHECK(strstr(err, "at most one startup"));
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "-M", "70000"),
+		 -1);
+	CHECK(strstr(err, "0 to 65535"));
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--log",
+		       "level=3"),
+		 -1);
+	CHECK(strstr(err, "file= or fd="));
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--bogus"), -1);
+	CHECK(strstr(err, "unknown option"));
+	CHECK_EQ(PARSE(&o, err, "-n"), -1);
+	CHECK(strstr(err, "needs a value"));
+	options_free(&o);
+}
+
+static void help_and_version_need_nothing_else(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "-h"), 0);
+	CHECK_EQ(o.action, ACTION_HELP);
+	CHECK_EQ(PARSE(&o, err, "--version"), 0);
+	CHECK_EQ(o.action, ACTION_VERSION);
+	CHECK_EQ(PARSE(&o, err, "--print-capabilities"), 0);
+	CHECK_EQ(o.action, ACTION_PRINT_CAPABILITIES);
+	options_free(&o);
+}
+
+CHECK_MAIN(TEST(swtpm_command_line), TEST(defaults_are_tpm2_durable_locked),
+	   TEST(errors_say_what_is_wrong),
+	   TEST(help_and_version_need_nothing_else))

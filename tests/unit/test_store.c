@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "check.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static void fresh_dir(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/cuse_tpm_store.XXXXXX");
+	if (!mkdtemp(dir))
+		abort();
+}
+
+static void save_load_round_trip(void)
+{
+	const uint8_t data[] = "permanent state";
+	struct store s;
+	uint8_t *back;
+	size_t len;
+	struct stat st;
+	char path[128];
+
+	fresh_dir();
+	CHECK_EQ(store_open(&s, dir, 0600, true, true), 0);
+	CHECK(store_load(&s, STORE_PERMALL, &back, &len) == -ENOENT);
+	CHECK_EQ(store_save(&s, STORE_PERMALL, data, sizeof(data)), 0);
+	snprintf(path, sizeof(path), "%s/tpm2-00.permall", dir);
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0600);
+	CHECK_EQ(st.st_size, 16 + sizeof(data));
+	store_close(&s);
+	/* a new process view: read back from the file */
+	CHECK_EQ(store_open(&s, dir, 0600, true, true), 0);
+	CHECK_EQ(store_load(&s, STORE_PERMALL, &back, &len), 0);
+	CHECK_EQ(len, sizeof(data));
+	CHECK(memcmp(back, data, len) == 0);
+	free(back);
+	CHECK_EQ(store_delete(&s, STORE_PERMALL), 0);
+	CHECK_EQ(stat(path, &st), -1);
+	store_close(&s);
+}
+
+static void tpm12_names(void)
+{
+	struct store s;
+	char path[128];
+
+	fresh_dir();
+	CHECK_EQ(store_open(&s, dir, 0640, false, false), 0);
+	CHECK_EQ(store_save(&s, STORE_VOLATILE, (const uint8_t *)"x", 1), 0);
+	snprintf(path, sizeof(path), "%s/tpm-00.volatilestate", dir);
+	CHECK_EQ(access(path, F_OK), 0);
+	store_close(&s);
+}
+
+/* Rewriting the same bytes leaves the file alone (same inode). */
+static void unchanged_state_is_not_rewritten(void)
+{
+	const uint8_t data[] = "same";
+	struct store s;
+	struct stat a, b;
+	char path[128];
+
+	fresh_dir();
+	CHECK_EQ(store_open(&s, dir, 0600, true, true), 0);
+	CHECK_EQ(store_save(&s, STORE_PERMALL, data, sizeof(data)), 0);
+	snprintf(path, sizeof(path), "%s/tpm2-00.permall", dir);
+	CHECK_EQ(stat(path, &a), 0);
+	CHECK_EQ(store_save(&s, STORE_PERMALL, data, sizeof(data)), 0);
+	CHECK_EQ(stat(path, &b), 0);
+	CHECK_EQ(a.st_ino, b.st_ino);
+	CHECK_EQ(store_save(&s, STORE_PERMALL, (const uint8_t *)"new", 3), 0);
+	CHECK_EQ(stat(path, &b), 0);
+	CHECK(a.st_ino != b.st_ino);
+	store_close(&s);
+}
+
+static void corrupt_file_is_refused(void)
+{
+	struct store s;
+	uint8_t *back;
+	size_t len;
+	char path[128];
+	int fd;
+
+	fresh_dir();
+	snprintf(path, sizeof(path), "%s/tpm2-00.permall", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, "garbage!!!!!", 12), 12);
+	close(fd);
+	CHECK_EQ(store_open(&s, dir, 0600, true, true), 0);
+	CHECK(store_load(&s, STORE_PERMALL, &back, &len) == -EBADMSG);
+	store_close(&s);
+}
+
+/* The lock excludes other processes, and survives our own fork. */
+static void lock_excludes_another_process(void)
+{
+	struct store a;
+	pid_t pid;
+	int status;
+
+	fresh_dir();
+	CHECK_EQ(store_open(&a, dir, 0600, true, true), 0);
+	CHECK_EQ(store_lock(&a, 0), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct store b;
+
+		if (store_open(&b, dir, 0600, true, true) < 0)
+			_exit(2);
+		/* the inherited lock is ours, a new open is another owner */
+		_exit(store_lock(&b, 3) == -EAGAIN ? 0 : 1);
+	}
+	CHECK(pid > 0);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	store_unlock(&a);
+	store_close(&a);
+}
+
+CHECK_MAIN(TEST(save_load_round_trip), TEST(tpm12_names),
+	   TEST(unchanged_state_is_not_rewritten), TEST(corrupt_file_is_refused),
+	   TEST(lock_excludes_another_process))

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The core against the real libtpms, with no transport in front: power
+ * cycles, commands, every control operation, state blobs and cancellation.
+ */
+#include "check.h"
+#include "tpm2.h"
+#include "vtpm.h"
+
+#include <libtpms/tpm_error.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+struct reply {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	uint8_t buf[4096];
+	uint32_t len;
+};
+
+static void on_reply(void *ctx, const uint8_t *resp, uint32_t len)
+{
+	struct reply *r = ctx;
+
+	pthread_mutex_lock(&r->lock);
+	memcpy(r->buf, resp, len);
+	r->len = len;
+	r->done = true;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void reply_init(struct reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+}
+
+static void reply_wait(struct reply *r)
+{
+	pthread_mutex_lock(&r->lock);
+	while (!r->done)
+		pthread_cond_wait(&r->cond, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Runs one command and returns its response code. */
+static uint32_t transact(struct vtpm *v, const uint8_t *cmd, size_t len,
+			 struct reply *r)
+{
+	reply_init(r);
+	if (vtpm_submit(v, cmd, (uint32_t)len, on_reply, r))
+		return ~0u;
+	reply_wait(r);
+	return tpm2_rc(r->buf);
+}
+
+struct fixture {
+	char dir[64];
+	struct store store;
+	struct vtpm *v;
+};
+
+static int exits;
+/* A failed CHECK returns early: the next start() ends what it left. */
+static struct fixture *live;
+
+static void count_exit(void *ctx)
+{
+	(void)ctx;
+	exits++;
+}
+
+static void finish(struct fixture *f);
+
+static struct vtpm *start(struct fixture *f, const char *dir)
+{
+	struct vtpm_config cfg = { .tpm2 = true, .lock = true };
+
+	if (live)
+		finish(live);
+	live = f;
+
+	if (dir) {
+		snprintf(f->dir, sizeof(f->dir), "%s", dir);
+	} else {
+		snprintf(f->dir, sizeof(f->dir), "/tmp/cuse_tpm_vtpm.XXXXXX");
+		if (!mkdtemp(f->dir))
+			abort();
+	}
+	if (store_open(&f->store, f->dir, 0600, true, false) < 0)
+		abort();
+	f->v = vtpm_new(&cfg, &f->store, count_exit, NULL);
+	return f->v;
+}
+
+static void finish(struct fixture *f)
+{
+	vtpm_free(f->v);
+	store_close(&f->store);
+	live = NULL;
+}
+
+static uint32_t powered(struct vtpm *v)
+{
+	uint8_t cmd[TPM2_CMD_MAX];
+	struct reply r;
+
+	if (vtpm_init(v, 0))
+		return ~0u;
+	return transact(v, cmd, tpm2_startup(cmd, TPM2_SU_CLEAR), &r);
+}
+
+static void commands_need_init(void)
+{
+	struct fixture f;
+	uint8_t cmd[TPM2_CMD_MAX], bit;
+	struct reply r;
+
+	CHECK(start(&f, NULL));
+	/* off: a well-formed failure response, and control ops say so */
+	CHECK_EQ(transact(f.v, cmd, tpm2_get_random(cmd, 8), &r), TPM2_RC_FAILURE);
+	CHECK_EQ(r.len, 10);
+	CHECK_EQ(vtpm_get_established(f.v, &bit), TPM_BAD_ORDINAL);
+	CHECK_EQ(vtpm_hash_start(f.v), TPM_BAD_ORDINAL);
+	CHECK_EQ(vtpm_store_volatile(f.v), TPM_BAD_ORDINAL);
+	CHECK_EQ(vtpm_cancel(f.v), TPM_BAD_ORDINAL);
+	CHECK_EQ(vtpm_reset_established(f.v, 3), TPM_BAD_ORDINAL);
+	/* on: commands work */
+	CHECK_EQ(powered(f.v), TPM2_RC_SUCCESS);
+	CHECK_EQ(transact(f.v, cmd, tpm2_get_random(cmd, 8), &r), 0);
+	CHECK_EQ(r.len, 10 + 2 + 8);
+	CHECK_EQ(vtpm_get_established(f.v, &bit), 0);
+	CHECK_EQ(bit, 0);
+	/* INIT is a power cycle: the TPM wants Startup again */
+	CHECK_EQ(vtpm_init(f.v, 0), 0);
+	CHECK_EQ(transact(f.v, cmd, tpm2_get_random(cmd, 8), &r),
+		 TPM2_RC_INITIALIZE);
+	CHECK_EQ(vtpm_stop(f.v), 0);
+	CHECK_EQ(transact(f.v, cmd, tpm2_get_random(cmd, 8), &r), TPM2_RC_FAILURE);
+	finish(&f);
+}
+
+static void locality_rules(void)
+{
+	struct fixture f;
+
+	CHECK(start(&f, NULL));
+	/* works with the TPM off, sticks, rejects > 4 */
+	CHECK_EQ(vtpm_set_locality(f.v, 3), 0);
+	CHECK_EQ(vtpm_set_locality(f.v, 4), 0);
+	CHECK_EQ(vtpm_set_locality(f.v, 5), TPM_BAD_LOCALITY);
+	CHECK_EQ(vtpm_set_locality(f.v, 255), TPM_BAD_LOCALITY);
+	/* the last good one stuck: TPM2_Startup is not allowed from 4 */
+	CHECK_EQ(powered(f.v), TPM2_RC_LOCALITY);
+	CHECK_EQ(vtpm_set_locality(f.v, 0), 0);
+	CHECK_EQ(powered(f.v), 0);
+	CHECK_EQ(vtpm_reset_established(f.v, 5), TPM_BAD_LOCALITY);
+	CHECK_EQ(vtpm_reset_established(f.v, 3), 0);
+	CHECK_EQ(vtpm_reset_established(f.v, 0), TPM_BAD_LOCALITY);
+	finish(&f);
+}
+
+/* The locality-4 hash sequence sets the established bit; reset clears it. */
+static void hash_sequence_sets_established(void)
+{
+	struct fixture f;
+	uint8_t bit = 0;
+	uint8_t data[4096];
+
+	memset(data, 0xa5, sizeof(data));
+	CHECK(start(&f, NULL));
+	CHECK_EQ(powered(f.v), 0);
+	CHECK_EQ(vtpm_hash_start(f.v), 0);
+	CHECK_EQ(vtpm_hash_data(f.v, data, sizeof(data)), 0);
+	CHECK_EQ(vtpm_hash_end(f.v), 0);
+	CHECK_EQ(vtpm_get_established(f.v, &bit), 0);
+	CHECK_EQ(bit, 1);
+	CHECK_EQ(vtpm_reset_established(f.v, 4), 0);
+	CHECK_EQ(vtpm_get_established(f.v, &bit), 0);
+	CHECK_EQ(bit, 0);
+	finish(&f);
+}
+
+static void buffer_size_clamps(void)
+{
+	struct fixture f;
+	uint32_t cur, min, max;
+
+	CHECK(start(&f, NULL));
+	CHECK_EQ(vtpm_set_buffersize(f.v, 0, &cur, &min, &max), 0);
+	CHECK_EQ(cur, 4096);
+	CHECK_EQ(max, 4096);
+	CHECK(min > 1000 && min < 4096);
+	CHECK_EQ(vtpm_set_buffersize(f.v, 100, &cur, &min, &max), 0);
+	CHECK_EQ(cur, min);
+	CHECK_EQ(vtpm_max_command(f.v), min);
+	CHECK_EQ(vtpm_set_buffersize(f.v, 100000, &cur, &min, &max), 0);
+	CHECK_EQ(cur, 4096);
+	CHECK_EQ(powered(f.v), 0);
+	/* a change while running is refused, a query is not */
+	CHECK_EQ(vtpm_set_buffersize(f.v, 3000, &cur, &min, &max), TPM_BAD_ORDINAL);
+	CHECK_EQ(vtpm_set_buffersize(f.v, 0, &cur, &min, &max), 0);
+	CHECK_EQ(cur, 4096);
+	finish(&f);
+}
+
+static void info_is_libtpms_json(void)
+{
+	struct fixture f;
+	char *json = NULL;
+
+	CHECK(start(&f, NULL));
+	CHECK_EQ(vtpm_get_info(f.v, 1, &json), 0);
+	CHECK(json && strstr(json, "\"TPMSpecification\":{\"family\":\"2.0\""));
+	free(json);
+	CHECK_EQ(vtpm_get_info(f.v, 2, &json), 0);
+	CHECK(json && strstr(json, "TPMAttributes"));
+	free(json);
+	finish(&f);
+}
+
+/* Three blobs out of one TPM into a fresh one: PCRs and NV come along. */
+static void state_blobs_migrate(void)
+{
+	static const uint32_t types[] = { PTM_BLOB_TYPE_PERMANENT,
+					  PTM_BLOB_TYPE_VOLATILE,
+					  PTM_BLOB_TYPE_SAVESTATE };
+	uint8_t cmd[TPM2_CMD_MAX], digest[32], pcr_before[64], nvdata[8];
+	struct fixture a, b;
+	uint8_t *blob[3];
+	uint32_t len[3], flags;
+	struct reply r;
+	int i;
+
+	memset(digest, 0x11, sizeof(digest));
+	memcpy(nvdata, "migrate!", 8);
+	CHECK(start(&a, NULL));
+	CHECK_EQ(powered(a.v), 0);
+	CHECK_EQ(transact(a.v, cmd, tpm2_pcr_extend(cmd, 16, digest), &r), 0);
+	CHECK_EQ(transact(a.v, cmd, tpm2_pcr_read(cmd, 16), &r), 0);
+	memcpy(pcr_before, r.buf + r.len - 32, 32);
+	CHECK_EQ(transact(a.v, cmd, tpm2_nv_define(cmd, 0x01500001, 8), &r), 0);
+	CHECK_EQ(transact(a.v, cmd, tpm2_nv_write(cmd, 0x01500001, nvdata, 8, 0),
+			  &r),
+		 0);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(vtpm_get_stateblob(a.v, types[i], PTM_STATE_FLAG_DECRYPTED,
+					    &blob[i], &len[i], &flags),
+			 0);
+		CHECK_EQ(flags, 0);
+	}
+	CHECK(len[0] > 1000 && len[1] > 1000);
+	finish(&a);
+
+	CHECK(start(&b, NULL));
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(vtpm_set_stateblob(b.v, types[i], 0, blob[i], len[i]), 0);
+		free(blob[i]);
+	}
+	CHECK_EQ(vtpm_init(b.v, PTM_INIT_FLAG_DELETE_VOLATILE), 0);
+	/* the volatile state came along: no Startup needed, PCR intact */
+	CHECK_EQ(transact(b.v, cmd, tpm2_pcr_read(cmd, 16), &r), 0);
+	CHECK(memcmp(r.buf + r.len - 32, pcr_before, 32) == 0);
+	CHECK_EQ(transact(b.v, cmd, tpm2_nv_read(cmd, 0x01500001, 8, 0), &r), 0);
+	CHECK(memcmp(r.buf + r.len - 5 - 8, nvdata, 8) == 0);
+	finish(&b);
+}
+
+static void bad_blobs_change_nothing(void)
+{
+	uint8_t junk[64] = { 2, 1, 0, 10, 0, 4, 0, 0, 0, 64 };
+	uint8_t cmd[TPM2_CMD_MAX];
+	struct fixture f;
+	struct reply r;
+
+	CHECK(start(&f, NULL));
+	CHECK_EQ(powered(f.v), 0);
+	/* running: SET is refused outright */
+	CHECK_EQ(vtpm_set_stateblob(f.v, PTM_BLOB_TYPE_PERMANENT, 0, junk, 64),
+		 TPM_BAD_ORDINAL);
+	CHECK_EQ(vtpm_stop(f.v), 0);
+	CHECK(vtpm_set_stateblob(f.v, PTM_BLOB_TYPE_PERMANENT, 0, junk, 64) != 0);
+	CHECK(vtpm_set_stateblob(f.v, PTM_BLOB_TYPE_PERMANENT, 0, junk, 7) != 0);
+	CHECK_EQ(vtpm_set_stateblob(f.v, 9, 0, junk, 64), TPM_BAD_PARAMETER);
+	CHECK_EQ(vtpm_set_stateblob(f.v, PTM_BLOB_TYPE_PERMANENT,
+				    PTM_STATE_FLAG_ENCRYPTED, junk, 64),
+		 TPM_KEYNOTFOUND);
+	/* the TPM still comes up with its own state */
+	CHECK_EQ(vtpm_init(f.v, 0), 0);
+	CHECK_EQ(transact(f.v, cmd, tpm2_startup(cmd, TPM2_SU_STATE), &r), 0);
+	finish(&f);
+}
+
+/* State persists across processes' worth of start/stop on one directory. */
+static void nv_survives_restart(void)
+{
+	uint8_t cmd[TPM2_CMD_MAX], data[4] = { 1, 2, 3, 4 };
+	struct fixture f;
+	char dir[64];
+	struct reply r;
+
+	CHECK(start(&f, NULL));
+	snprintf(dir, sizeof(dir), "%s", f.dir);
+	CHECK_EQ(powered(f.v), 0);
+	CHECK_EQ(transact(f.v, cmd, tpm2_nv_define(cmd, 0x01500002, 4), &r), 0);
+	CHECK_EQ(transact(f.v, cmd, tpm2_nv_write(cmd, 0x01500002, data, 4, 0), &r),
+		 0);
+	finish(&f);
+	CHECK(start(&f, dir));
+	CHECK_EQ(powered(f.v), 0);
+	CHECK_EQ(transact(f.v, cmd, tpm2_nv_read(cmd, 0x01500002, 4, 0), &r), 0);
+	CHECK(memcmp(r.buf + r.len - 5 - 4, data, 4) == 0);
+	finish(&f);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * While CreatePrimary RSA-2048 runs, control operations answer at once and
+ * a cancel ends it with TPM_RC_CANCELED.
+ */
+static void control_while_busy_and_cancel(void)
+{
+	uint8_t cmd[TPM2_CMD_MAX], bit;
+	struct fixture f;
+	struct reply r;
+	char *json;
+	double t0, slowest = 0;
+	int polls = 0;
+
+	CHECK(start(&f, NULL));
+	CHECK_EQ(powered(f.v), 0);
+	reply_init(&r);
+	CHECK_EQ(vtpm_submit(f.v, cmd, (uint32_t)tpm2_create_primary(cmd, TPM2_KEY_RSA2048),
+			     on_reply, &r),
+		 0);
+	while (polls < 5) {
+		t0 = now();
+		CHECK_EQ(vtpm_get_capability(f.v), 0x16fff);
+		CHECK_EQ(vtpm_get_established(f.v, &bit), 0);
+		CHECK_EQ(vtpm_get_info(f.v, 1, &json), 0);
+		free(json);
+		if (now() - t0 > slowest)
+			slowest = now() - t0;
+		polls++;
+	}
+	CHECK(slowest < 0.05);
+	/*
+	 * libtpms polls its cancel flag between prime candidates and clears
+	 * it when a command starts: keep raising it until the command ends.
+	 */
+	for (;;) {
+		bool done;
+
+		CHECK_EQ(vtpm_cancel(f.v), 0);
+		pthread_mutex_lock(&r.lock);
+		done = r.done;
+		pthread_mutex_unlock(&r.lock);
+		if (done)
+			break;
+		usleep(50);
+	}
+	printf("# CreatePrimary RSA after cancel: rc 0x%x\n", tpm2_rc(r.buf));
+	CHECK_EQ(tpm2_rc(r.buf), TPM2_RC_CANCELED);
+	/* the next command is not affected by the old cancel */
+	CHECK_EQ(transact(f.v, cmd, tpm2_create_primary(cmd, TPM2_KEY_ECC_P256), &r),
+		 0);
+	finish(&f);
+}
+
+static void shutdown_asks_to_exit(void)
+{
+	struct fixture f;
+
+	exits = 0;
+	CHECK(start(&f, NULL));
+	CHECK_EQ(powered(f.v), 0);
+	CHECK_EQ(vtpm_shutdown(f.v), 0);
+	CHECK_EQ(exits, 1);
+	finish(&f);
+}
+
+CHECK_MAIN(TEST(commands_need_init), TEST(locality_rules),
+	   TEST(hash_sequence_sets_established), TEST(buffer_size_clamps),
+	   TEST(info_is_libtpms_json), TEST(state_blobs_migrate),
+	   TEST(bad_blobs_change_nothing), TEST(nv_survives_restart),
+	   TEST(control_while_busy_and_cancel), TEST(shutdown_asks_to_exit))
