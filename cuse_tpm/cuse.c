@@ -16,10 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Upper bound on FUSE threads: each blocking write/read/ioctl holds one. */
 #define CUSE_MAX_THREADS 64
+/*
+ * The kernel sends RELEASE after close() returns, in the background: a
+ * client that closes and at once reopens can overtake its own RELEASE.  A
+ * write that finds the data path held by an idle opener waits this long for
+ * such a late RELEASE before it answers EBUSY.
+ */
+#define RELEASE_GRACE_MS 200
 
 struct cuse_device {
 	struct vtpm *vtpm;
@@ -28,6 +36,7 @@ struct cuse_device {
 	pthread_t loop_thread;
 	pthread_mutex_t lock;      /* the openers' state below and in opener */
 	struct opener *data_owner; /* holds the data path, or NULL */
+	pthread_cond_t released;   /* signalled when an opener closes */
 	cuse_ready_fn ready;
 	void *ready_ctx;
 };
@@ -139,10 +148,32 @@ static void on_response(void *ctx, const uint8_t *resp, uint32_t len)
 	pthread_mutex_unlock(&d->lock);
 }
 
+static bool opener_idle(const struct opener *o)
+{
+	return !o->cmd_pending && !o->resp;
+}
+
+/* Gives a late RELEASE of an idle owner time to arrive. Under dev->lock. */
+static void wait_for_idle_owner(struct cuse_device *d, struct opener *o)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_nsec += RELEASE_GRACE_MS * 1000000L;
+	deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+	deadline.tv_nsec %= 1000000000L;
+	while (d->data_owner && d->data_owner != o &&
+	       opener_idle(d->data_owner))
+		if (pthread_cond_timedwait(&d->released, &d->lock, &deadline))
+			break;
+}
+
 /* Why a command may not be written now: 0 or an errno. Under dev->lock. */
 static int command_refused(struct cuse_device *d, struct opener *o,
 			   const uint8_t *buf, size_t size)
 {
+	if (d->data_owner && d->data_owner != o)
+		wait_for_idle_owner(d, o);
 	if (d->data_owner && d->data_owner != o)
 		return EBUSY;
 	if (o->cmd_pending || (o->resp && o->resp_untouched))
@@ -297,8 +328,10 @@ static void dev_release(fuse_req_t req, struct fuse_file_info *fi)
 	struct opener *o = opener_of(fi);
 
 	pthread_mutex_lock(&d->lock);
-	if (d->data_owner == o)
+	if (d->data_owner == o) {
 		d->data_owner = NULL;
+		pthread_cond_broadcast(&d->released);
+	}
 	if (o->cmd_pending)
 		o->released = true; /* on_response frees it */
 	else
@@ -639,6 +672,7 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 		/* restricted ioctls: struct sizes are fixed by the ABI */
 		.flags = 0,
 	};
+	pthread_condattr_t cattr;
 	struct cuse_device *d;
 	struct stat st;
 	int fd;
@@ -676,6 +710,10 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 	d->ready = ready;
 	d->ready_ctx = ready_ctx;
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->released, &cattr);
+	pthread_condattr_destroy(&cattr);
 	d->se = cuse_lowlevel_new(&args, &ci, &dev_ops, d);
 	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fd);
 	if (!d->se || fuse_session_mount(d->se, fdpath) != 0) {
@@ -683,6 +721,7 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 		if (d->se)
 			fuse_session_destroy(d->se);
 		close(fd);
+		pthread_cond_destroy(&d->released);
 		pthread_mutex_destroy(&d->lock);
 		goto fail;
 	}
@@ -726,6 +765,7 @@ void cuse_device_free(struct cuse_device *d)
 	if (!d)
 		return;
 	fuse_session_destroy(d->se);
+	pthread_cond_destroy(&d->released);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }

@@ -209,6 +209,20 @@ struct ptm_lockstorage {
 	} u;
 };
 
+/* The struct names swtpm's and QEMU's copies of this ABI use as types. */
+typedef struct ptm_est ptm_est;
+typedef struct ptm_reset_est ptm_reset_est;
+typedef struct ptm_init ptm_init;
+typedef struct ptm_loc ptm_loc;
+typedef struct ptm_hdata ptm_hdata;
+typedef struct ptm_getstate ptm_getstate;
+typedef struct ptm_setstate ptm_setstate;
+typedef struct ptm_getconfig ptm_getconfig;
+typedef struct ptm_setbuffersize ptm_setbuffersize;
+typedef struct ptm_getinfo ptm_getinfo;
+typedef struct ptm_lockstorage ptm_lockstorage;
+typedef struct ptm_cap_n ptm_cap_n;
+
 /* PTM_GET_CAPABILITY bits */
 #define PTM_CAP_INIT (1)
 #define PTM_CAP_SHUTDOWN (1 << 1)

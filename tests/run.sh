@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Every test, in one run: unit tests natively (plain, under ASan/UBSan and
+# under valgrind), the admin tool against Debian's swtpm, the linters, and
+# the device tests inside a VM whose kernel has CUSE.  Each check prints
+# "PASS: name" or "FAIL: name: why"; the last line is the tally.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+tally=$(mktemp)
+trap 'rm -f "$tally"' EXIT
+
+# stage NAME COMMAND...: runs it, shows and records its PASS/FAIL lines; a
+# command that fails without reporting a FAIL line counts as one failure.
+stage() {
+	local name=$1 rc start=$SECONDS
+	shift
+	echo "== $name"
+	"$@" 2>&1 | tee /dev/stderr | grep -E '^(PASS|FAIL): ' >"$tally.stage"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$tally.stage"; then
+		echo "FAIL: $name: exited with status $rc" | tee -a "$tally.stage" >&2
+	fi
+	cat "$tally.stage" >>"$tally"
+	echo "== $name: $((SECONDS - start)) s" >&2
+} 2>&1
+
+lint() {
+	if make -s lint >/tmp/cuse_tpm_lint.log 2>&1; then
+		echo "PASS: lint-cppcheck-clang-tidy"
+	else
+		echo "FAIL: lint-cppcheck-clang-tidy: $(tail -n 5 /tmp/cuse_tpm_lint.log | tr '\n' ' ')"
+	fi
+}
+
+under_valgrind() { # TEST: zero errors and no leaks
+	local t=$1
+	if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+		"$t" >/tmp/cuse_tpm_vg.log 2>&1; then
+		echo "PASS: valgrind-${t##*/}"
+	else
+		echo "FAIL: valgrind-${t##*/}: $(grep -E '==[0-9]+== ' /tmp/cuse_tpm_vg.log | head -n 5 | tr '\n' ' ')"
+	fi
+}
+
+for t in "$BUILD"/tests/test_*; do stage "${t##*/}" "$t"; done
+for t in "$BUILD"/asan/tests/test_*; do stage "asan ${t##*/}" "$t"; done
+for t in "$BUILD"/tests/test_*; do stage "valgrind ${t##*/}" under_valgrind "$t"; done
+stage "admin tool vs swtpm" tests/unit/test_ioctl_tool.sh "$BUILD/cuse_tpm_ioctl"
+stage lint lint
+stage "VM: CUSE device" tests/vm/vm.sh run --timeout 1500 --mem 1536 --env BUILD="$BUILD" -- tests/vm/suite.sh
+
+passed=$(grep -c '^PASS: ' "$tally")
+failed=$(grep -c '^FAIL: ' "$tally")
+if [ "$failed" -ne 0 ]; then
+	echo "Failures:"
+	grep '^FAIL: ' "$tally"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

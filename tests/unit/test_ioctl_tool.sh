@@ -1,0 +1,456 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# cuse_tpm_ioctl against Debian's swtpm_ioctl: both tools talk to the same
+# `swtpm socket` instances (Unix and TCP control channels) in the same states,
+# and must print the same stdout and exit with the same code.  Our stderr
+# explanations are checked on the failure paths, and state blobs make the
+# round trip between the tools.
+#
+# Usage: tests/unit/test_ioctl_tool.sh [path/to/cuse_tpm_ioctl]
+# Needs: swtpm, swtpm_ioctl.  Prints "N passed, N failed"; exits 1 on failure.
+
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OURS=${1:-$ROOT/build/cuse_tpm_ioctl}
+case $OURS in /*) ;; *) OURS=$PWD/$OURS ;; esac
+THEIRS=swtpm_ioctl
+
+for tool in "$OURS" swtpm swtpm_ioctl; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "missing: $tool" >&2
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_ioctl_tool.XXXXXX")
+PIDS=()
+PASSED=0
+FAILED=0
+
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() { PASSED=$((PASSED + 1)); }
+fail() {
+	FAILED=$((FAILED + 1))
+	echo "FAIL: $*"
+}
+
+# --- swtpm instances ------------------------------------------------------
+
+# start_tpm NAME [tcp]: a TPM 2 swtpm with its control channel on
+# $TMP/NAME/ctrl.sock, or on a free TCP port with "tcp"; sets
+# SOCK_<NAME>/PORT_<NAME>/PID_<NAME>.  The TPM runs and is started up.
+start_tpm() {
+	local name=$1 kind=${2:-unix} dir=$TMP/$1 port ctrl pid
+	mkdir -p "$dir/state"
+	for _ in 1 2 3 4 5 6 7 8; do
+		port=$((20000 + RANDOM % 40000))
+		if [ "$kind" = tcp ]; then
+			ctrl="type=tcp,port=$port"
+		else
+			ctrl="type=unixio,path=$dir/ctrl.sock"
+		fi
+		rm -f "$dir/ctrl.sock"
+		swtpm socket --tpm2 --tpmstate "dir=$dir/state" --ctrl "$ctrl" \
+			--flags not-need-init,startup-clear \
+			--log "file=$dir/log" </dev/null >/dev/null 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		if wait_ready "$pid" "$kind" "$dir/ctrl.sock" "$port"; then
+			eval "PID_$name=$pid SOCK_$name=$dir/ctrl.sock PORT_$name=$port"
+			return 0
+		fi
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		[ "$kind" = tcp ] || break
+	done
+	echo "cannot start swtpm ($name)" >&2
+	return 1
+}
+
+wait_ready() {
+	local pid=$1 kind=$2 sock=$3 port=$4 _
+	for _ in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		if [ "$kind" = tcp ]; then
+			# a foreign listener on the port makes swtpm exit soon
+			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				sleep 0.1
+				kill -0 "$pid" 2>/dev/null
+				return
+			fi
+		else
+			[ -S "$sock" ] && return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# Waits up to 3 s for a process to end.
+wait_gone() {
+	local _
+	for _ in $(seq 1 60); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# --- running the tools ----------------------------------------------------
+
+STDIN=/dev/null
+
+# run TOOL ARGS...: output in $TMP/<tool>.out/.err, code in RC_OURS/RC_THEIRS
+run() {
+	local tool=$1 tag
+	shift
+	if [ "$tool" = "$OURS" ]; then tag=ours; else tag=theirs; fi
+	timeout 30 "$tool" "$@" <"$STDIN" >"$TMP/$tag.out" 2>"$TMP/$tag.err"
+	RC=$?
+	eval "RC_${tag^^}=$RC"
+}
+
+# same DESC ARGS...: both tools, same stdout and exit code.  Ours runs first
+# so its stderr stays in $TMP/ours.err for expect_err.
+same() {
+	local desc=$1
+	shift
+	run "$OURS" "$@"
+	run "$THEIRS" "$@"
+	if [ "$RC_OURS" != "$RC_THEIRS" ]; then
+		fail "$desc: exit code $RC_OURS, swtpm_ioctl $RC_THEIRS" \
+			"(our stderr: $(head -c 300 "$TMP/ours.err"))"
+	elif ! cmp -s "$TMP/ours.out" "$TMP/theirs.out"; then
+		fail "$desc: stdout differs:" \
+			"$(diff "$TMP/ours.out" "$TMP/theirs.out" | head -5)"
+	else
+		pass
+	fi
+}
+
+# same_rc DESC ARGS...: same exit code, for the cases where swtpm_ioctl
+# prints its usage text (which ours words differently); ours must not
+# have talked to the TPM either.
+same_rc() {
+	local desc=$1
+	shift
+	run "$OURS" "$@"
+	run "$THEIRS" "$@"
+	if [ "$RC_OURS" = "$RC_THEIRS" ]; then pass; else
+		fail "$desc: exit code $RC_OURS, swtpm_ioctl $RC_THEIRS"; fi
+}
+
+# expect_err DESC REGEX: our last stderr explains the failure
+expect_err() {
+	if grep -Eq -- "$2" "$TMP/ours.err"; then
+		pass
+	else
+		fail "$1: stderr lacks /$2/: $(head -c 300 "$TMP/ours.err")"
+	fi
+}
+
+# expect_rc DESC CODE: our last exit code
+expect_rc() {
+	if [ "$RC_OURS" = "$2" ]; then pass; else fail "$1: exit $RC_OURS, want $2"; fi
+}
+
+# --- tests ----------------------------------------------------------------
+
+command_line() {
+	local u=(--unix "$SOCK_A")
+
+	same "no arguments"
+	expect_err "no arguments" "no command"
+	same "no device" -c
+	expect_err "no device" "no device given"
+	same "two commands" -c -e "${u[@]}"
+	expect_err "two commands" "only one command"
+	same "same command twice" -c -c "${u[@]}"
+	same "locality out of range" -l 9 "${u[@]}"
+	expect_err "locality out of range" "out of range"
+	same "negative locality" -l -1 "${u[@]}"
+	same "locality not a number" -l abc "${u[@]}"
+	same "reset locality out of range" -r 5 "${u[@]}"
+	same "buffer size not a number" -b abc "${u[@]}"
+	same "info flags not a number" --info abc "${u[@]}"
+	same "info flags trailing text" --info 1x "${u[@]}"
+	same "info flags empty string" --info "" "${u[@]}"
+	same "save without file" --save permanent
+	same "save file looks like option" --save permanent -x "${u[@]}"
+	same "load without file" --load volatile "${u[@]}"
+	same "unknown blob type" --save bogus "$TMP/bogus" "${u[@]}"
+	same "unknown option is ignored" -x -c "${u[@]}"
+	# swtpm_ioctl knows commands only by their exact spelling
+	same_rc "long form of short option" --c "${u[@]}"
+	expect_err "long form of short option" "write the command as '-c'"
+	same_rc "single-dash long option" -stop "${u[@]}"
+	same_rc "abbreviated long option" --sto "${u[@]}"
+	same_rc "option=value form" --info=1 "${u[@]}"
+	same "-e still running after misspellings" -e "${u[@]}"
+	same "missing option argument" -c --unix
+	same "device is first non-option" -c "$TMP/none1" "$TMP/none2"
+	same "bad tcp port" --tcp :99999 -c
+	same "tcp port not a number" --tcp :abc -c
+	same "host with empty port" --tcp localhost: -c
+
+	run "$OURS" --version
+	expect_rc "--version" 0
+	run "$OURS" --help
+	expect_rc "--help" 0
+	if grep -q -- "--lock-storage" "$TMP/ours.out"; then pass; else
+		fail "--help does not list --lock-storage"; fi
+}
+
+connect_errors() {
+	same "missing device" -c /dev/vtpm-cuse-tpm-test-missing
+	expect_err "missing device" "no such device: is cuse_tpm running"
+	same "not a vTPM device" -c /dev/null
+	expect_err "not a vTPM device" "not a vTPM device|Inappropriate ioctl"
+	same "missing unix socket" -c --unix "$TMP/no.sock"
+	expect_err "missing unix socket" "no such socket"
+	: >"$TMP/plain"
+	same "unix path is no socket" -c --unix "$TMP/plain"
+	expect_err "unix path is no socket" "Connection refused|nobody listens"
+	same "tcp connection refused" -c --tcp 127.0.0.1:1
+	expect_err "tcp connection refused" "Connection refused"
+	same "device path is a socket" -c "$SOCK_A"
+	expect_err "device path is a socket" "use --unix"
+}
+
+# Queries and harmless commands on a running TPM; $1 names the transport.
+running_queries() {
+	local t=("$@") data
+
+	same "-c ${t[*]}" -c "${t[@]}"
+	same "-e ${t[*]}" -e "${t[@]}"
+	same "-g ${t[*]}" -g "${t[@]}"
+	same "-b 0 ${t[*]}" -b 0 "${t[@]}"
+	same "--info 0 ${t[*]}" --info 0 "${t[@]}"
+	same "--info 1 ${t[*]}" --info 1 "${t[@]}"
+	same "--info 2 ${t[*]}" --info 2 "${t[@]}"
+	same "--info 0x3 ${t[*]}" --info 0x3 "${t[@]}"
+	same "--info 0xff ${t[*]}" --info 0xff "${t[@]}"
+	for loc in 0 1 2 3 4; do
+		same "-l $loc ${t[*]}" -l "$loc" "${t[@]}"
+	done
+	same "-r 3 ${t[*]}" -r 3 "${t[@]}"
+	same "-r 4 ${t[*]}" -r 4 "${t[@]}"
+	same "-r 0 ${t[*]}" -r 0 "${t[@]}"
+	expect_err "-r 0" "0x3d \(TPM_BAD_LOCALITY\).*locality 3 or 4"
+	same "-v ${t[*]}" -v "${t[@]}"
+	same "-C ${t[*]}" -C "${t[@]}"
+	same "-h abc ${t[*]}" -h abc "${t[@]}"
+	same "-e after hash ${t[*]}" -e "${t[@]}"
+	same "-h empty ${t[*]}" -h "" "${t[@]}"
+	data=$(head -c 9000 /dev/zero | tr '\0' x)
+	same "-h 9000 bytes ${t[*]}" -h "$data" "${t[@]}"
+	for size in 0 100 4096 8192 10000; do
+		head -c "$size" /dev/urandom >"$TMP/stdin"
+		STDIN=$TMP/stdin
+		same "-h - $size bytes ${t[*]}" -h - "${t[@]}"
+		STDIN=/dev/null
+	done
+	same "-b 100 while running ${t[*]}" -b 100 "${t[@]}"
+	expect_err "-b while running" "TPM_BAD_ORDINAL.*stop it first with --stop"
+	same "--load while running ${t[*]}" \
+		--load permanent "$TMP/A/state/tpm2-00.permall" "${t[@]}"
+	expect_err "--load while running" "stop it first with --stop"
+	# swtpm 0.7 knows no LOCK_STORAGE: both fail; newer ones may succeed
+	same "--lock-storage ${t[*]}" --lock-storage 1 "${t[@]}"
+	if [ "$RC_OURS" != 0 ]; then
+		expect_err "--lock-storage failure" \
+			"PTM_LOCK_STORAGE.*(does not support|TPM_)"
+	fi
+	same "-r 3 again ${t[*]}" -r 3 "${t[@]}"
+}
+
+stopped_tpm() {
+	local u=(--unix "$SOCK_A") cmd
+
+	same "--stop" --stop "${u[@]}"
+	same "--stop again" --stop "${u[@]}"
+	for cmd in -e -v -C "-h abc" "-r 3" "--save permanent $TMP/stopped"; do
+		# shellcheck disable=SC2086
+		same "$cmd while stopped" $cmd "${u[@]}"
+		expect_err "$cmd while stopped" \
+			"TPM_BAD_ORDINAL\): the TPM is not running; initialize it first with -i"
+	done
+	same "-c while stopped" -c "${u[@]}"
+	same "-g while stopped" -g "${u[@]}"
+	same "-l 2 while stopped" -l 2 "${u[@]}"
+	same "-b 3000 while stopped" -b 3000 "${u[@]}"
+	same "-b 0 after change" -b 0 "${u[@]}"
+	same "-b 4096 while stopped" -b 4096 "${u[@]}"
+	same "--info 1 while stopped" --info 1 "${u[@]}"
+	same "-i" -i "${u[@]}"
+	same "-e after -i" -e "${u[@]}"
+	same "-i again" -i "${u[@]}"
+}
+
+# Byte-level comparison of blobs: permanent and savestate are stable; the
+# volatile blob carries the TPM clock and a digest, so two saves differ in
+# a few bytes even with one tool.
+same_blob() {
+	local desc=$1 type=$2 a=$3 b=$4 diffs
+	if [ "$type" = volatile ]; then
+		diffs=$(cmp -l "$a" "$b" 2>/dev/null | wc -l)
+		if [ "$(stat -c %s "$a")" = "$(stat -c %s "$b")" ] &&
+			[ "$diffs" -le 40 ] && [ -s "$a" ]; then
+			pass
+		else
+			fail "$desc: volatile blobs differ in size or $diffs bytes"
+		fi
+	elif cmp -s "$a" "$b"; then
+		pass
+	else
+		fail "$desc: $type blobs differ"
+	fi
+}
+
+blobs() {
+	local u=(--unix "$SOCK_A") type f tcp
+
+	same "-h to set tpmEstablished" -h "blob test" "${u[@]}"
+	for type in permanent volatile savestate; do
+		run "$OURS" --save "$type" "$TMP/ours.$type" "${u[@]}"
+		expect_rc "save $type (ours)" 0
+		run "$THEIRS" --save "$type" "$TMP/theirs.$type" "${u[@]}"
+		if [ "$RC_THEIRS" = 0 ] && [ ! -s "$TMP/ours.out" ]; then pass; else
+			fail "save $type: swtpm_ioctl exit $RC_THEIRS or stdout"; fi
+		same_blob "save $type, ours vs swtpm_ioctl" "$type" \
+			"$TMP/ours.$type" "$TMP/theirs.$type"
+	done
+	same "save permanent (stdout, exit)" \
+		--save permanent "$TMP/cmp.permanent" "${u[@]}"
+	# the blob itself on stdout: compared byte for byte by same()
+	same "save permanent to /dev/stdout" \
+		--save permanent /dev/stdout "${u[@]}"
+	if cmp -s "$TMP/ours.out" "$TMP/ours.permanent"; then pass; else
+		fail "save to /dev/stdout: not the permanent blob"; fi
+	same "save savestate to /dev/stdout" \
+		--save savestate /dev/stdout "${u[@]}"
+	same "save to unwritable path" \
+		--save permanent "$TMP/no/such/dir/file" "${u[@]}"
+	expect_err "save to unwritable path" "cannot open .* for writing"
+
+	# Fresh instances: B gets the blobs ours saved, loaded by swtpm_ioctl;
+	# C gets swtpm_ioctl's blobs, loaded by ours.
+	for inst in B C; do
+		start_tpm "$inst" || { fail "start swtpm $inst"; return; }
+	done
+	load_into B "$THEIRS" ours
+	load_into C "$OURS" theirs
+
+	# After the round trip both hold A's permanent state.
+	for inst in B C; do
+		f=SOCK_$inst
+		run "$OURS" --save permanent "$TMP/back.$inst" --unix "${!f}"
+		expect_rc "save permanent from $inst" 0
+	done
+	same_blob "permanent blob after round trip (B)" permanent \
+		"$TMP/ours.permanent" "$TMP/back.B"
+	same_blob "permanent blob after round trip (C)" permanent \
+		"$TMP/theirs.permanent" "$TMP/back.C"
+	same "-e after load (B)" -e --unix "$SOCK_B"
+	if grep -qx "tpmEstablished is 1" "$TMP/ours.out"; then pass; else
+		fail "tpmEstablished not restored by the volatile blob"; fi
+
+	# Blob transfer over TCP, both directions.
+	start_tpm L tcp || { fail "start swtpm L"; return; }
+	tcp=(--tcp "127.0.0.1:$PORT_L")
+	same "--stop over tcp" --stop "${tcp[@]}"
+	for type in permanent volatile; do
+		same "load $type over tcp" --load "$type" "$TMP/ours.$type" \
+			"${tcp[@]}"
+	done
+	same "-i over tcp" -i "${tcp[@]}"
+	run "$OURS" --save permanent "$TMP/tcp.permanent" "${tcp[@]}"
+	expect_rc "save permanent over tcp" 0
+	same_blob "permanent blob over tcp" permanent \
+		"$TMP/ours.permanent" "$TMP/tcp.permanent"
+	run "$OURS" --save volatile "$TMP/tcp.volatile" "${tcp[@]}"
+	run "$THEIRS" --save volatile "$TMP/tcp.volatile.theirs" "${tcp[@]}"
+	same_blob "volatile blob over tcp" volatile \
+		"$TMP/tcp.volatile" "$TMP/tcp.volatile.theirs"
+
+	# Bad blob files, on a stopped TPM.
+	same "--stop B" --stop --unix "$SOCK_B"
+	head -c 100 /dev/urandom >"$TMP/junk"
+	same "load junk" --load permanent "$TMP/junk" --unix "$SOCK_B"
+	expect_err "load junk" "TPM_BAD_PARAMETER.*not a valid blob"
+	head -c 500 "$TMP/ours.permanent" >"$TMP/truncated"
+	same "load truncated" --load permanent "$TMP/truncated" --unix "$SOCK_B"
+	expect_err "load truncated" "rejected the state blob"
+	same "load missing file" --load permanent "$TMP/none" --unix "$SOCK_B"
+	expect_err "load missing file" "cannot open .*No such file"
+	same "load directory" --load permanent "$TMP" --unix "$SOCK_B"
+	expect_err "load directory" "Is a directory"
+	: >"$TMP/empty"
+	same "load empty savestate" --load savestate "$TMP/empty" --unix "$SOCK_B"
+	same "load empty volatile" --load volatile "$TMP/empty" --unix "$SOCK_B"
+	same "load good permanent" \
+		--load permanent "$TMP/theirs.permanent" --unix "$SOCK_B"
+	same "-i after loads" -i --unix "$SOCK_B"
+}
+
+# load_into INSTANCE TOOL PREFIX: stop, load PREFIX.{permanent,volatile},
+# init.
+load_into() {
+	local sock=SOCK_$1 tool=$2 prefix=$3 type
+	run "$tool" --stop --unix "${!sock}"
+	for type in permanent volatile savestate; do
+		run "$tool" --load "$type" "$TMP/$prefix.$type" --unix "${!sock}"
+		if [ "$RC" = 0 ]; then pass; else
+			fail "load $type with $(basename "$tool") into $1: exit $RC"
+		fi
+	done
+	run "$tool" -i --unix "${!sock}"
+	if [ "$RC" = 0 ]; then pass; else fail "-i on $1 after load: exit $RC"; fi
+}
+
+shutdown() {
+	local inst pid tool
+	start_tpm S1 || { fail "start swtpm S1"; return; }
+	start_tpm S2 tcp || { fail "start swtpm S2"; return; }
+	run "$OURS" -s --unix "$SOCK_S1"
+	run "$THEIRS" -s --tcp "127.0.0.1:$PORT_S2"
+	if [ "$RC_OURS" = 0 ] && [ "$RC_THEIRS" = 0 ] &&
+		cmp -s "$TMP/ours.out" "$TMP/theirs.out"; then pass; else
+		fail "-s: exit $RC_OURS vs $RC_THEIRS"; fi
+	for inst in S1 S2; do
+		pid=PID_$inst
+		if wait_gone "${!pid}"; then pass; else fail "-s: swtpm $inst still runs"; fi
+	done
+	same "-c after shutdown" -c --unix "$SOCK_S1"
+	expect_err "-c after shutdown" "cannot connect"
+}
+
+start_tpm A || { echo "0 passed, 1 failed"; exit 1; }
+start_tpm T tcp || { echo "0 passed, 1 failed"; exit 1; }
+
+command_line
+connect_errors
+running_queries --unix "$SOCK_A"
+running_queries --tcp "127.0.0.1:$PORT_T"
+running_queries --tcp ":$PORT_T"
+blobs
+stopped_tpm
+shutdown
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]

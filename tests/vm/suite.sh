@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# The tests that need a kernel with CUSE.  Runs inside the test VM (see
+# vm.sh), from the repository root, as root.  Each check prints one
+# "PASS: name" or "FAIL: name: why" line; the host counts them.
+#
+#   BUILD=build         where the binaries are
+#   SUITE_ONLY=a,b      run only these groups (default: all)
+set -u
+
+BUILD=${BUILD:-build}
+DEV_NAME=vtpm-test
+DEV=/dev/$DEV_NAME
+STATE=/tmp/vtpm-state
+LOG=/tmp/vtpm.log
+export TPM2TOOLS_TCTI="device:$DEV"
+
+pass() { echo "PASS: $1"; }
+fail() {
+	echo "FAIL: $1: $2"
+	[ -f "$LOG" ] && sed 's/^/#   log: /' "$LOG" | tail -n 5
+}
+# check NAME COMMAND...: PASS if COMMAND exits 0
+check() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		pass "$name"
+	else
+		fail "$name" "$(echo "$out" | tail -n 3 | tr '\n' ' ')"
+	fi
+}
+want() { [[ ${SUITE_ONLY:-all} == all || ,$SUITE_ONLY, == *,$1,* ]]; }
+
+# start_daemon [BINARY] [OPTIONS...]: returns once /dev/vtpm-test opens
+start_daemon() {
+	local bin=$BUILD/cuse_tpm
+	if [[ ${1:-} == */* ]]; then bin=$1; shift; fi
+	"$bin" -n "$DEV_NAME" --tpmstate "dir=$STATE" --log "file=$LOG,level=3" \
+		--pid "file=/tmp/vtpm.pid" "$@"
+}
+daemon_pid() { cat /tmp/vtpm.pid 2>/dev/null; }
+# stop_daemon: SIGTERM, wait for exit and for the node to go
+stop_daemon() {
+	local pid i
+	pid=$(daemon_pid) || return 1
+	kill -TERM "$pid" 2>/dev/null || return 1
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	! kill -0 "$pid" 2>/dev/null && [ ! -e "$DEV" ]
+}
+wait_gone() { # PID: the process ended and the node went
+	local i
+	for ((i = 0; i < 200; i++)); do
+		if ! kill -0 "$1" 2>/dev/null && [ ! -e "$DEV" ]; then return 0; fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------------------
+group_daemon() {
+	local out rc pid
+	rm -rf "$STATE"
+	check daemon-starts-and-node-opens bash -c "$(declare -f start_daemon); \
+		BUILD=$BUILD DEV_NAME=$DEV_NAME STATE=$STATE LOG=$LOG start_daemon && [ -c $DEV ] && exec 3<>$DEV"
+	pid=$(daemon_pid)
+	check daemon-pidfile-names-the-server kill -0 "$pid"
+	out=$(start_daemon 2>&1); rc=$?
+	if [ $rc -ne 0 ] && [[ $out == *"already exists"* ]]; then
+		pass daemon-refuses-a-taken-name
+	else
+		fail daemon-refuses-a-taken-name "rc=$rc out=$out"
+	fi
+	out=$("$BUILD/cuse_tpm" -n vtpm-other --tpmstate "dir=$STATE" 2>&1); rc=$?
+	if [ $rc -ne 0 ] && [[ $out == *"in use"* ]] && [ ! -e /dev/vtpm-other ]; then
+		pass daemon-refuses-a-locked-state-dir
+	else
+		fail daemon-refuses-a-locked-state-dir "rc=$rc out=$out"
+	fi
+	: >/tmp/not-a-dir
+	out=$("$BUILD/cuse_tpm" -n vtpm-other --tpmstate dir=/tmp/not-a-dir 2>&1); rc=$?
+	if [ $rc -ne 0 ] && [[ $out == *"unusable"* ]]; then
+		pass daemon-explains-an-unusable-state-dir
+	else
+		fail daemon-explains-an-unusable-state-dir "rc=$rc out=$out"
+	fi
+	check daemon-sigterm-exits-and-removes-node stop_daemon
+	# -f: stays in the foreground, says where the device is
+	"$BUILD/cuse_tpm" -f -n "$DEV_NAME" --tpmstate "dir=$STATE" >/tmp/fg.out 2>&1 &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do [ -c "$DEV" ] && break; sleep 0.05; done
+	sleep 0.2
+	if kill -0 $pid && grep -q "$DEV is ready" /tmp/fg.out && grep -q "tpm2_getrandom" /tmp/fg.out; then
+		pass daemon-foreground-prints-device-and-hint
+	else
+		fail daemon-foreground-prints-device-and-hint "$(cat /tmp/fg.out)"
+	fi
+	kill -INT $pid; wait $pid; rc=$?
+	if [ $rc -eq 0 ] && [ ! -e "$DEV" ]; then pass daemon-sigint-exits-0; else fail daemon-sigint-exits-0 "rc=$rc"; fi
+}
+
+# ---------------------------------------------------------------------------
+group_devtest() {
+	local bin=${1:-$BUILD/cuse_tpm} tester=${2:-$BUILD/tests/devtest} tag=${3:-}
+	rm -rf "$STATE"
+	if ! start_daemon "$bin"; then
+		fail "devtest$tag-daemon" "could not start $bin"
+		return
+	fi
+	VTPM_DEV=$DEV "$tester" | grep -v ' passed, .* failed$' | sed "s/^\(PASS\|FAIL\): /\1: devtest$tag-/"
+	check "devtest$tag-daemon-survived" kill -0 "$(daemon_pid)"
+	check "devtest$tag-stop" stop_daemon
+}
+
+group_asan() {
+	local logs
+	rm -f /tmp/asan.*
+	export ASAN_OPTIONS=log_path=/tmp/asan:detect_leaks=1 UBSAN_OPTIONS=log_path=/tmp/asan:print_stacktrace=1
+	group_devtest "$BUILD/asan/cuse_tpm" "$BUILD/asan/tests/devtest" "-asan"
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+	logs=$(cat /tmp/asan.* 2>/dev/null | head -n 40)
+	if [ -z "$logs" ]; then pass asan-ubsan-no-reports; else fail asan-ubsan-no-reports "$logs"; fi
+}
+
+# ---------------------------------------------------------------------------
+# Debian's swtpm_ioctl, and ours, against the device: every option.
+ioctl_tool_checks() { # TOOL TAG
+	local t=$1 tag=$2 out
+	out=$($t -c $DEV 2>&1) && [[ $out == *0x16fff* ]] && pass "$tag-c-capabilities" || fail "$tag-c-capabilities" "$out"
+	check "$tag-i-init" $t -i $DEV
+	check "$tag-startup" tpm2_startup -c
+	out=$($t -e $DEV 2>&1) && [[ $out == *"tpmEstablished is 0"* ]] && pass "$tag-e-established" || fail "$tag-e-established" "$out"
+	check "$tag-l-locality" $t -l 0 $DEV
+	if out=$($t -l 5 $DEV 2>&1); then fail "$tag-l-bad-locality-fails" "exit 0: $out"; else pass "$tag-l-bad-locality-fails"; fi
+	check "$tag-h-hash" $t -h "measured data" $DEV
+	out=$($t -e $DEV 2>&1) && [[ $out == *"tpmEstablished is 1"* ]] && pass "$tag-hash-sets-established" || fail "$tag-hash-sets-established" "$out"
+	check "$tag-r-reset-established" $t -r 3 $DEV
+	out=$($t -e $DEV 2>&1) && [[ $out == *"tpmEstablished is 0"* ]] && pass "$tag-r-cleared-established" || fail "$tag-r-cleared-established" "$out"
+	check "$tag-i-after-hash" $t -i $DEV
+	check "$tag-startup-again" tpm2_startup -c
+	check "$tag-C-cancel" $t -C $DEV
+	rm -f "$STATE/tpm2-00.volatilestate"
+	check "$tag-v-store-volatile" bash -c "$t -v $DEV && test -s $STATE/tpm2-00.volatilestate"
+	out=$($t --info 1 $DEV 2>&1) && [[ $out == *'"family":"2.0"'* ]] && pass "$tag-info-spec" || fail "$tag-info-spec" "$out"
+	out=$($t --info 2 $DEV 2>&1) && [[ $out == *TPMAttributes* ]] && pass "$tag-info-attributes" || fail "$tag-info-attributes" "$out"
+	out=$($t -g $DEV 2>&1) && [[ $out == *0x0* ]] && pass "$tag-g-config" || fail "$tag-g-config" "$out"
+	out=$($t -b 0 $DEV 2>&1) && [[ $out == *4096* ]] && pass "$tag-b-buffersize" || fail "$tag-b-buffersize" "$out"
+	check "$tag-lock-storage" $t --lock-storage 0 $DEV
+	# save, stop, load, init: the PCR survives; ioctl and read/write modes
+	local pcr_before pcr_after bs
+	tpm2_pcrextend 16:sha256=0101010101010101010101010101010101010101010101010101010101010101 >/dev/null 2>&1
+	pcr_before=$(tpm2_pcrread sha256:16 2>&1)
+	for bs in "" 100 4096; do
+		local sfx=${bs:+-bufsize$bs}
+		rm -f /tmp/blob.*
+		check "$tag-save-permanent$sfx" env ${bs:+SWTPM_IOCTL_BUFFERSIZE=$bs} $t --save permanent /tmp/blob.perm $DEV
+		check "$tag-save-volatile$sfx" env ${bs:+SWTPM_IOCTL_BUFFERSIZE=$bs} $t --save volatile /tmp/blob.vol $DEV
+		check "$tag-save-savestate$sfx" env ${bs:+SWTPM_IOCTL_BUFFERSIZE=$bs} $t --save savestate /tmp/blob.save $DEV
+		check "$tag-stop$sfx" $t --stop $DEV
+		check "$tag-load-permanent$sfx" env ${bs:+SWTPM_IOCTL_BUFFERSIZE=$bs} $t --load permanent /tmp/blob.perm $DEV
+		check "$tag-load-volatile$sfx" env ${bs:+SWTPM_IOCTL_BUFFERSIZE=$bs} $t --load volatile /tmp/blob.vol $DEV
+		check "$tag-init-after-load$sfx" $t -i $DEV
+		pcr_after=$(tpm2_pcrread sha256:16 2>&1)
+		if [ "$pcr_before" = "$pcr_after" ] && [[ $pcr_before == *0x* ]]; then
+			pass "$tag-state-round-trip$sfx"
+		else
+			fail "$tag-state-round-trip$sfx" "before=$pcr_before after=$pcr_after"
+		fi
+	done
+	if out=$($t -b 3000 $DEV 2>&1); then fail "$tag-b-refused-while-running" "$out"; else pass "$tag-b-refused-while-running"; fi
+	local pid
+	pid=$(daemon_pid)
+	check "$tag-s-shutdown" $t -s $DEV
+	check "$tag-s-process-and-node-gone" wait_gone "$pid"
+}
+
+group_ioctl() {
+	local t
+	for t in swtpm_ioctl "$BUILD/cuse_tpm_ioctl"; do
+		local tag=${t##*/}
+		rm -rf "$STATE"
+		if ! start_daemon; then fail "$tag-daemon" "could not start"; continue; fi
+		ioctl_tool_checks "$t" "$tag"
+	done
+	# ours prints what swtpm_ioctl prints, and explains failures
+	rm -rf "$STATE"
+	start_daemon && swtpm_ioctl -i $DEV >/dev/null && tpm2_startup -c >/dev/null 2>&1
+	local opt a b
+	for opt in -c -e -g "-b 0" "--info 1" "--info 3" "-l 2" "-r 3" -v -C; do
+		a=$(swtpm_ioctl $opt $DEV 2>/dev/null; echo "rc=$?")
+		b=$("$BUILD/cuse_tpm_ioctl" $opt $DEV 2>/dev/null; echo "rc=$?")
+		if [ "$a" = "$b" ]; then pass "ioctl-same-output:${opt// /_}"; else fail "ioctl-same-output:${opt// /_}" "swtpm_ioctl: $a / ours: $b"; fi
+	done
+	b=$("$BUILD/cuse_tpm_ioctl" -l 7 $DEV 2>&1)
+	if [[ $b == *[Ll]ocality* ]]; then pass ioctl-explains-bad-locality; else fail ioctl-explains-bad-locality "$b"; fi
+	stop_daemon
+	b=$("$BUILD/cuse_tpm_ioctl" -c $DEV 2>&1)
+	if [[ $b == *"No such file"* || $b == *"running"* ]]; then pass ioctl-explains-missing-device; else fail ioctl-explains-missing-device "$b"; fi
+}
+
+# ---------------------------------------------------------------------------
+# tpm2-tools through tpm2-tss' device TCTI.
+group_tpm2tools() {
+	local out expect
+	rm -rf "$STATE"
+	start_daemon --flags not-need-init || { fail tpm2-daemon "could not start"; return; }
+	check tpm2-startup tpm2_startup -c
+	out=$(tpm2_getrandom 16 --hex 2>&1) && [[ ${#out} -ge 32 ]] && pass tpm2-getrandom || fail tpm2-getrandom "$out"
+	check tpm2-pcrextend tpm2_pcrextend 16:sha256=0000000000000000000000000000000000000000000000000000000000000001
+	# PCR16 = SHA256(32 zero bytes || digest)
+	expect=$( (head -c 32 /dev/zero; printf '%064x' 1 | xxd -r -p) | sha256sum | cut -c1-64 | tr a-f A-F)
+	out=$(tpm2_pcrread sha256:16 2>&1)
+	if [[ $out == *"0x$expect"* ]]; then pass tpm2-pcrread-has-extended-value; else fail tpm2-pcrread-has-extended-value "want $expect got $out"; fi
+	check tpm2-createprimary-rsa tpm2_createprimary -C o -G rsa2048 -c /tmp/rsa.ctx
+	check tpm2-flush tpm2_flushcontext -t
+	check tpm2-createprimary-ecc tpm2_createprimary -C o -G ecc256 -c /tmp/ecc.ctx
+	check tpm2-flush-2 tpm2_flushcontext -t
+	check tpm2-nvdefine tpm2_nvdefine 0x1500016 -C o -s 32 -a "ownerread|ownerwrite|authread|authwrite"
+	printf 'cuse_tpm keeps this across restart' | head -c 32 >/tmp/nvdata
+	check tpm2-nvwrite tpm2_nvwrite 0x1500016 -C o -i /tmp/nvdata
+	out=$(tpm2_nvread 0x1500016 -C o -s 32 2>/dev/null)
+	if [ "$out" = "$(cat /tmp/nvdata)" ]; then pass tpm2-nvread; else fail tpm2-nvread "got '$out'"; fi
+	check tpm2-daemon-stops stop_daemon
+	start_daemon || { fail tpm2-daemon-restarts "could not start"; return; }
+	check tpm2-init-after-restart swtpm_ioctl -i $DEV
+	check tpm2-startup-after-restart tpm2_startup -c
+	out=$(tpm2_nvread 0x1500016 -C o -s 32 2>/dev/null)
+	if [ "$out" = "$(cat /tmp/nvdata)" ]; then pass tpm2-nv-survives-restart; else fail tpm2-nv-survives-restart "got '$out'"; fi
+	check tpm2-state-files-named-as-swtpm test -s "$STATE/tpm2-00.permall"
+	stop_daemon
+}
+
+want daemon && group_daemon
+want devtest && group_devtest
+want ioctl && group_ioctl
+want tpm2tools && group_tpm2tools
+want asan && group_asan
+exit 0
