@@ -37,7 +37,7 @@ TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
 DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
-	libsystemd-dev qemu-system-x86 busybox-static kmod cpio \
+	libsystemd-dev qemu-system-x86 busybox-static xz-utils \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy
 
 .PHONY: all check test unit vm lint deps run install clean asan
