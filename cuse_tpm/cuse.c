@@ -657,8 +657,8 @@ static const struct cuse_lowlevel_ops dev_ops = {
 };
 
 struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
-				    struct vtpm *vtpm, cuse_ready_fn ready,
-				    void *ready_ctx, char *err, size_t errlen)
+				    cuse_ready_fn ready, void *ready_ctx, char *err,
+				    size_t errlen)
 {
 	char devname[300], fdpath[32];
 	const char *dev_info[] = { devname };
@@ -706,7 +706,6 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 				 strerror(errno));
 		goto fail;
 	}
-	d->vtpm = vtpm;
 	d->ready = ready;
 	d->ready_ctx = ready_ctx;
 	pthread_mutex_init(&d->lock, NULL);
@@ -731,15 +730,24 @@ fail:
 	return NULL;
 }
 
-int cuse_device_run(struct cuse_device *d)
+int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 {
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	int rc;
 
 	if (!cfg)
 		return -1;
+	d->vtpm = vtpm;
 	fuse_loop_cfg_set_max_threads(cfg, CUSE_MAX_THREADS);
 	d->loop_thread = pthread_self();
+	/*
+	 * libfuse leaves alone a signal that is ignored, and a shell starts
+	 * background jobs with SIGINT ignored: take them back, a vTPM must
+	 * stop in order on any of them.
+	 */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	if (fuse_set_signal_handlers(d->se) != 0) {
 		fuse_loop_cfg_destroy(cfg);
 		return -1;

@@ -21,12 +21,18 @@ struct cuse_device;
 /* Called once: err == 0 when /dev/<name> can be opened, else -errno. */
 typedef void (*cuse_ready_fn)(void *ctx, int err);
 
-/* Opens /dev/cuse; NULL and a message in @err on failure. */
+/*
+ * Checks that /dev/<name> is free and opens /dev/cuse; NULL and a message
+ * in @err on failure.  Nothing is created until cuse_device_run().
+ */
 struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
-				    struct vtpm *vtpm, cuse_ready_fn ready,
-				    void *ready_ctx, char *err, size_t errlen);
-/* Serves requests until cuse_device_exit() or a signal; 0 or -1. */
-int cuse_device_run(struct cuse_device *d);
+				    cuse_ready_fn ready, void *ready_ctx,
+				    char *err, size_t errlen);
+/*
+ * Creates the node and serves @vtpm through it until cuse_device_exit()
+ * or SIGINT/SIGTERM/SIGHUP; 0 or -1.
+ */
+int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm);
 /* Asks the loop to end (safe from any thread). */
 void cuse_device_exit(void *d);
 void cuse_device_free(struct cuse_device *d);

@@ -161,12 +161,16 @@ static void daemonize(struct daemon *d)
 	close(pfd[0]);
 	d->ready_fd = pfd[1];
 	setsid();
+	/*
+	 * Keep no descriptor of the starting terminal or pipe: a caller that
+	 * reads our output until EOF must not wait for the daemon's end.  What
+	 * goes wrong before readiness travels through the pipe instead.
+	 */
 	null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
-		if (!d->opts.log.file && d->opts.log.fd < 0)
-			dup2(null, STDERR_FILENO);
+		dup2(null, STDERR_FILENO);
 		if (null > STDERR_FILENO)
 			close(null);
 	}
@@ -205,6 +209,11 @@ static int serve(struct daemon *d)
 	}
 	if (!realpath(o->state_dir, d->state_dir))
 		snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
+	d->dev = cuse_device_new(&o->dev, on_device_ready, d, err, sizeof(err));
+	if (!d->dev) {
+		report_failure(d, "%s", err);
+		goto out_store;
+	}
 	/* the lock is ours before any state is read, and in this process */
 	if (o->tpm.lock && !o->tpm.incoming) {
 		rc = store_lock(&d->store, 0);
@@ -213,19 +222,13 @@ static int serve(struct daemon *d)
 				       d->state_dir,
 				       rc == -EAGAIN ? "another TPM holds its lock"
 						     : strerror(-rc));
-			goto out_store;
+			goto out_dev;
 		}
 	}
 	d->vtpm = vtpm_new(&o->tpm, &d->store, on_tpm_exit, d);
 	if (!d->vtpm) {
 		report_failure(d, "cannot start the TPM: %s", strerror(errno));
-		goto out_store;
-	}
-	d->dev = cuse_device_new(&o->dev, d->vtpm, on_device_ready, d, err,
-				 sizeof(err));
-	if (!d->dev) {
-		report_failure(d, "%s", err);
-		goto out_vtpm;
+		goto out_dev;
 	}
 	rc = vtpm_boot(d->vtpm);
 	if (rc) {
@@ -233,7 +236,7 @@ static int serve(struct daemon *d)
 			       rc);
 		goto out_dev;
 	}
-	if (cuse_device_run(d->dev) < 0)
+	if (cuse_device_run(d->dev, d->vtpm) < 0)
 		log_err("the CUSE loop failed");
 	if (!d->ready)
 		report_failure(d, "the kernel did not create /dev/%s: is the "
@@ -242,10 +245,7 @@ static int serve(struct daemon *d)
 out_dev:
 	/* the TPM ends in order first: its last command may still answer */
 	vtpm_free(d->vtpm);
-	d->vtpm = NULL;
 	cuse_device_free(d->dev);
-out_vtpm:
-	vtpm_free(d->vtpm);
 out_store:
 	store_close(&d->store);
 	if (o->pid_file && d->ready)

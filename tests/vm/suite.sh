@@ -63,8 +63,11 @@ wait_gone() { # PID: the process ended and the node went
 group_daemon() {
 	local out rc pid
 	rm -rf "$STATE"
-	check daemon-starts-and-node-opens bash -c "$(declare -f start_daemon); \
-		BUILD=$BUILD DEV_NAME=$DEV_NAME STATE=$STATE LOG=$LOG start_daemon && [ -c $DEV ] && exec 3<>$DEV"
+	if start_daemon && [ -c "$DEV" ] && (exec 3<>"$DEV"); then
+		pass daemon-starts-and-node-opens
+	else
+		fail daemon-starts-and-node-opens "no usable $DEV"
+	fi
 	pid=$(daemon_pid)
 	check daemon-pidfile-names-the-server kill -0 "$pid"
 	out=$(start_daemon 2>&1); rc=$?
@@ -97,7 +100,10 @@ group_daemon() {
 	else
 		fail daemon-foreground-prints-device-and-hint "$(cat /tmp/fg.out)"
 	fi
-	kill -INT $pid; wait $pid; rc=$?
+	kill -INT $pid
+	for ((i = 0; i < 200; i++)); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+	kill -KILL $pid 2>/dev/null
+	wait $pid; rc=$?
 	if [ $rc -eq 0 ] && [ ! -e "$DEV" ]; then pass daemon-sigint-exits-0; else fail daemon-sigint-exits-0 "rc=$rc"; fi
 }
 
