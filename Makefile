@@ -60,6 +60,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(CORE_OBJS) $(TESTLIB_OBJS)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
 
 $(BUILD)/tests/devtest: $(BUILD)/obj/tests/vm/devtest.o $(TESTLIB_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ -lpthread
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -714,6 +714,7 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 	pthread_cond_init(&d->released, &cattr);
 	pthread_condattr_destroy(&cattr);
 	d->se = cuse_lowlevel_new(&args, &ci, &dev_ops, d);
+	fuse_opt_free_args(&args);
 	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fd);
 	if (!d->se || fuse_session_mount(d->se, fdpath) != 0) {
 		snprintf(err, errlen, "libfuse could not set up the CUSE session");

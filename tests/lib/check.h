@@ -48,7 +48,8 @@ struct check_test {
 	void (*fn)(void);
 };
 
-#define CHECK_MAIN(...)                                                       \
+/* CHECK_MAIN with @after(), which undoes what a failed test left behind. */
+#define CHECK_MAIN_AFTER(after, ...)                                          \
 	struct check_state check_now;                                         \
 	int main(void)                                                        \
 	{                                                                     \
@@ -59,6 +60,7 @@ struct check_test {
 		for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {      \
 			memset(&check_now, 0, sizeof(check_now));             \
 			tests[i].fn();                                        \
+			after();                                              \
 			if (check_now.why) {                                  \
 				printf("FAIL: %s: %s:%d: %s\n", tests[i].name,\
 				       check_now.file, check_now.line,        \
@@ -72,6 +74,12 @@ struct check_test {
 		printf("%d passed, %d failed\n", passed, failed);             \
 		return failed ? 1 : 0;                                        \
 	}
+
+static inline void check_nothing_after(void)
+{
+}
+
+#define CHECK_MAIN(...) CHECK_MAIN_AFTER(check_nothing_after, __VA_ARGS__)
 
 #define TEST(fn) { #fn, fn }
 

@@ -28,9 +28,23 @@ static const char *dev(void)
 	return d ? d : "/dev/vtpm-test";
 }
 
+/* Descriptors a test opened: a failed test's are closed after it. */
+static int opened[16];
+static size_t nopened;
+
 static int open_dev(int flags)
 {
-	return open(dev(), O_RDWR | flags);
+	int fd = open(dev(), O_RDWR | flags);
+
+	if (fd >= 0 && nopened < sizeof(opened) / sizeof(opened[0]))
+		opened[nopened++] = fd;
+	return fd;
+}
+
+static void close_leftovers(void)
+{
+	while (nopened)
+		close(opened[--nopened]); /* EBADF for those already closed */
 }
 
 static double now(void)
@@ -250,6 +264,7 @@ static void nonblocking_and_poll(void)
 	n = read(fd, resp, sizeof(resp));
 	CHECK(n > 10);
 	CHECK_EQ(tpm2_rc(resp), 0);
+	CHECK_EQ(fcntl(fd, F_SETFL, 0), 0); /* blocking again for transact() */
 	CHECK_EQ(transact(fd, cmd, tpm2_flush_context(cmd, tpm2_created_handle(resp)),
 			  resp, NULL),
 		 0);
@@ -616,7 +631,7 @@ static void stop_and_init_power_cycle(void)
 	close(fd);
 }
 
-CHECK_MAIN(TEST(ioctls_before_init), TEST(command_before_init_fails_cleanly),
+CHECK_MAIN_AFTER(close_leftovers, TEST(ioctls_before_init), TEST(command_before_init_fails_cleanly),
 	   TEST(locality_sticks), TEST(read_write_like_tpm0),
 	   TEST(malformed_commands_are_refused), TEST(nonblocking_and_poll),
 	   TEST(second_opener_controls_but_cannot_write),

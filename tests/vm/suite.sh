@@ -115,7 +115,8 @@ group_devtest() {
 		fail "devtest$tag-daemon" "could not start $bin"
 		return
 	fi
-	VTPM_DEV=$DEV "$tester" | grep -v ' passed, .* failed$' | sed "s/^\(PASS\|FAIL\): /\1: devtest$tag-/"
+	# the tester's own leaks on a failed check are not the daemon's
+	VTPM_DEV=$DEV ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "$tester" | grep -v ' passed, .* failed$' | sed "s/^\(PASS\|FAIL\): /\1: devtest$tag-/"
 	check "devtest$tag-daemon-survived" kill -0 "$(daemon_pid)"
 	check "devtest$tag-stop" stop_daemon
 }
@@ -153,7 +154,10 @@ ioctl_tool_checks() { # TOOL TAG
 	out=$($t --info 2 $DEV 2>&1) && [[ $out == *TPMAttributes* ]] && pass "$tag-info-attributes" || fail "$tag-info-attributes" "$out"
 	out=$($t -g $DEV 2>&1) && [[ $out == *0x0* ]] && pass "$tag-g-config" || fail "$tag-g-config" "$out"
 	out=$($t -b 0 $DEV 2>&1) && [[ $out == *4096* ]] && pass "$tag-b-buffersize" || fail "$tag-b-buffersize" "$out"
-	check "$tag-lock-storage" $t --lock-storage 0 $DEV
+	# Debian 12's swtpm_ioctl (0.7) predates --lock-storage
+	if $t --help 2>&1 | grep -q -- --lock-storage; then
+		check "$tag-lock-storage" $t --lock-storage 0 $DEV
+	fi
 	# save, stop, load, init: the PCR survives; ioctl and read/write modes
 	local pcr_before pcr_after bs
 	tpm2_pcrextend 16:sha256=0101010101010101010101010101010101010101010101010101010101010101 >/dev/null 2>&1
