@@ -91,9 +91,11 @@ asan:
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
-		--inline-suppr --suppress=missingIncludeSystem -Iinclude -Icuse_tpm \
-		cuse_tpm tests/unit tests/vm
-	clang-tidy --quiet $(DAEMON_SRCS) $(TOOL_SRCS) -- $(CPPFLAGS) -std=gnu11 \
+		--inline-suppr --suppress=missingIncludeSystem --suppress=variableScope \
+		-Iinclude -Icuse_tpm -Itests/lib \
+		cuse_tpm tests/unit tests/vm tests/lib
+	clang-tidy --quiet $(DAEMON_SRCS) $(TOOL_SRCS) $(TESTLIB_SRCS) tests/unit/*.c \
+		tests/vm/devtest.c -- $(CPPFLAGS) -std=gnu11 \
 		$(shell pkg-config --cflags $(PKGS))
 
 # The README's run command: a vTPM in the foreground on ./build/state.

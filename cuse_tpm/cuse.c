@@ -154,7 +154,7 @@ static bool opener_idle(const struct opener *o)
 }
 
 /* Gives a late RELEASE of an idle owner time to arrive. Under dev->lock. */
-static void wait_for_idle_owner(struct cuse_device *d, struct opener *o)
+static void wait_for_idle_owner(struct cuse_device *d, const struct opener *o)
 {
 	struct timespec deadline;
 

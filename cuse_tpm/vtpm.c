@@ -30,7 +30,7 @@ struct vtpm_job {
 	bool done;
 	ptm_res result;
 	/* inputs */
-	uint32_t arg, arg2;
+	uint32_t arg;
 	const uint8_t *data;
 	uint32_t len;
 	/* outputs */

@@ -373,11 +373,12 @@ static void control_while_busy_then_cancel(void)
 static void hash_sequence_and_established(void)
 {
 	int fd = open_dev(0);
-	struct ptm_hdata *hd = calloc(1, sizeof(*hd));
+	static struct ptm_hdata hdata;
+	struct ptm_hdata *hd = &hdata;
 	struct ptm_reset_est rst = { .u.req.loc = 3 };
 	struct ptm_est est;
 
-	CHECK(fd >= 0 && hd);
+	CHECK(fd >= 0);
 	CHECK_EQ(simple(fd, PTM_HASH_START), 0);
 	hd->u.req.length = 4096;
 	memset(hd->u.req.data, 0x5a, 4096);
@@ -396,7 +397,6 @@ static void hash_sequence_and_established(void)
 	rst.u.req.loc = 5; /* answered, not hung */
 	CHECK_EQ(ioctl(fd, PTM_RESET_TPMESTABLISHED, &rst), 0);
 	CHECK_EQ(rst.u.resp.tpm_result, TPM_BAD_LOCALITY);
-	free(hd);
 	close(fd);
 	/* the hash sequence ended the session's Startup: power-cycle */
 	fd = open_dev(0);
@@ -405,127 +405,102 @@ static void hash_sequence_and_established(void)
 	close(fd);
 }
 
-/* The whole blob through ioctl chunks; NULL on failure. */
-static uint8_t *get_blob_ioctl(int fd, uint32_t type, uint32_t *len)
+#define BLOB_MAX (256 * 1024)
+
+/* The whole blob through ioctl chunks into @blob; its length or 0. */
+static uint32_t get_blob_ioctl(int fd, uint32_t type, uint8_t *blob)
 {
-	struct ptm_getstate *gs = calloc(1, sizeof(*gs));
-	uint8_t *blob = NULL;
+	static struct ptm_getstate gs;
 	uint32_t off = 0, total = 0;
 
 	do {
-		memset(gs, 0, sizeof(*gs));
-		gs->u.req.type = type;
-		gs->u.req.state_flags = PTM_STATE_FLAG_DECRYPTED;
-		gs->u.req.offset = off;
-		if (ioctl(fd, PTM_GET_STATEBLOB, gs) < 0 || gs->u.resp.tpm_result)
-			goto fail;
-		if (!blob) {
-			total = gs->u.resp.totlength;
-			blob = malloc(total + 1);
-		}
-		memcpy(blob + off, gs->u.resp.data, gs->u.resp.length);
-		off += gs->u.resp.length;
-	} while (off < total && gs->u.resp.length);
-	if (off != total)
-		goto fail;
-	*len = total;
-	free(gs);
-	return blob;
-fail:
-	free(gs);
-	free(blob);
-	return NULL;
+		memset(&gs, 0, sizeof(gs));
+		gs.u.req.type = type;
+		gs.u.req.state_flags = PTM_STATE_FLAG_DECRYPTED;
+		gs.u.req.offset = off;
+		if (ioctl(fd, PTM_GET_STATEBLOB, &gs) < 0 || gs.u.resp.tpm_result)
+			return 0;
+		total = gs.u.resp.totlength;
+		if (total > BLOB_MAX || gs.u.resp.length > total - off)
+			return 0;
+		memcpy(blob + off, gs.u.resp.data, gs.u.resp.length);
+		off += gs.u.resp.length;
+	} while (off < total && gs.u.resp.length);
+	return off == total ? total : 0;
 }
 
 /* The first chunk by ioctl, the rest by read() in @chunk-byte reads. */
-static uint8_t *get_blob_read(int fd, uint32_t type, uint32_t *len, size_t chunk)
+static uint32_t get_blob_read(int fd, uint32_t type, uint8_t *blob,
+			      size_t chunk)
 {
-	struct ptm_getstate *gs = calloc(1, sizeof(*gs));
-	uint8_t *blob;
+	static struct ptm_getstate gs;
 	uint32_t off, total;
 	ssize_t n;
 
-	gs->u.req.type = type;
-	gs->u.req.state_flags = PTM_STATE_FLAG_DECRYPTED;
-	if (ioctl(fd, PTM_GET_STATEBLOB, gs) < 0 || gs->u.resp.tpm_result) {
-		free(gs);
-		return NULL;
-	}
-	total = gs->u.resp.totlength;
-	blob = malloc(total + 1);
-	memcpy(blob, gs->u.resp.data, gs->u.resp.length);
-	off = gs->u.resp.length;
+	memset(&gs, 0, sizeof(gs));
+	gs.u.req.type = type;
+	gs.u.req.state_flags = PTM_STATE_FLAG_DECRYPTED;
+	if (ioctl(fd, PTM_GET_STATEBLOB, &gs) < 0 || gs.u.resp.tpm_result)
+		return 0;
+	total = gs.u.resp.totlength;
+	if (total > BLOB_MAX)
+		return 0;
+	memcpy(blob, gs.u.resp.data, gs.u.resp.length);
+	off = gs.u.resp.length;
 	while (off < total && (n = read(fd, blob + off, chunk)) > 0)
 		off += (uint32_t)n;
-	free(gs);
-	if (off != total) {
-		free(blob);
-		return NULL;
-	}
-	*len = total;
-	return blob;
+	return off == total ? total : 0;
 }
+
+static struct ptm_setstate ss;
 
 static ptm_res set_blob_ioctl(int fd, uint32_t type, const uint8_t *blob,
 			      uint32_t len)
 {
-	struct ptm_setstate *ss = calloc(1, sizeof(*ss));
 	uint32_t off = 0, n;
 	ptm_res res;
 
 	do {
 		n = len - off > 3072 ? 3072 : len - off;
-		memset(ss, 0, sizeof(*ss));
-		ss->u.req.type = type;
-		ss->u.req.length = n;
-		memcpy(ss->u.req.data, blob + off, n);
-		if (ioctl(fd, PTM_SET_STATEBLOB, ss) < 0) {
-			free(ss);
+		memset(&ss, 0, sizeof(ss));
+		ss.u.req.type = type;
+		ss.u.req.length = n;
+		memcpy(ss.u.req.data, blob + off, n);
+		if (ioctl(fd, PTM_SET_STATEBLOB, &ss) < 0)
 			return 0xffffffff;
-		}
-		res = ss->u.resp.tpm_result;
+		res = ss.u.resp.tpm_result;
 		off += n;
 	} while (res == 0 && n == 3072);
-	free(ss);
 	return res;
 }
 
 static ptm_res set_blob_write(int fd, uint32_t type, const uint8_t *blob,
 			      uint32_t len, size_t chunk)
 {
-	struct ptm_setstate *ss = calloc(1, sizeof(*ss));
 	uint32_t off = 0;
-	ptm_res res;
 
-	ss->u.req.type = type; /* length 0: the data follows by write() */
-	if (ioctl(fd, PTM_SET_STATEBLOB, ss) < 0 || ss->u.resp.tpm_result) {
-		free(ss);
+	memset(&ss, 0, sizeof(ss));
+	ss.u.req.type = type; /* length 0: the data follows by write() */
+	if (ioctl(fd, PTM_SET_STATEBLOB, &ss) < 0 || ss.u.resp.tpm_result)
 		return 0xffffffff;
-	}
 	while (off < len) {
 		size_t n = len - off > chunk ? chunk : len - off;
 
-		if (write(fd, blob + off, n) != (ssize_t)n) {
-			free(ss);
+		if (write(fd, blob + off, n) != (ssize_t)n)
 			return 0xfffffffe;
-		}
 		off += (uint32_t)n;
 	}
-	memset(ss, 0, sizeof(*ss));
-	ss->u.req.type = type;
-	if (ioctl(fd, PTM_SET_STATEBLOB, ss) < 0) {
-		free(ss);
+	memset(&ss, 0, sizeof(ss));
+	ss.u.req.type = type;
+	if (ioctl(fd, PTM_SET_STATEBLOB, &ss) < 0)
 		return 0xffffffff;
-	}
-	res = ss->u.resp.tpm_result;
-	free(ss);
-	return res;
+	return ss.u.resp.tpm_result;
 }
 
 static void state_blobs_round_trip(void)
 {
+	static uint8_t perm[BLOB_MAX], perm2[BLOB_MAX], vol[BLOB_MAX];
 	uint8_t cmd[TPM2_CMD_MAX], resp[4096], digest[32], pcr[32];
-	uint8_t *perm, *perm2, *vol;
 	uint32_t plen, plen2, vlen;
 	size_t rlen;
 	int fd = open_dev(0), i;
@@ -552,15 +527,13 @@ static void state_blobs_round_trip(void)
 	CHECK_EQ(transact(fd, cmd, tpm2_pcr_extend(cmd, 16, digest), resp, NULL), 0);
 	CHECK_EQ(transact(fd, cmd, tpm2_pcr_read(cmd, 16), resp, &rlen), 0);
 	memcpy(pcr, resp + rlen - 32, 32);
-	perm = get_blob_ioctl(fd, PTM_BLOB_TYPE_PERMANENT, &plen);
-	CHECK(perm && plen > 3072); /* more than one chunk */
-	perm2 = get_blob_read(fd, PTM_BLOB_TYPE_PERMANENT, &plen2, 100);
-	CHECK(perm2);
+	plen = get_blob_ioctl(fd, PTM_BLOB_TYPE_PERMANENT, perm);
+	CHECK(plen > 3072); /* more than one chunk */
+	plen2 = get_blob_read(fd, PTM_BLOB_TYPE_PERMANENT, perm2, 100);
 	CHECK_EQ(plen2, plen);
 	CHECK(memcmp(perm, perm2, plen) == 0);
-	free(perm2);
-	vol = get_blob_read(fd, PTM_BLOB_TYPE_VOLATILE, &vlen, 4096);
-	CHECK(vol && vlen > 0);
+	vlen = get_blob_read(fd, PTM_BLOB_TYPE_VOLATILE, vol, 4096);
+	CHECK(vlen > 0);
 	/* SET while running is refused */
 	CHECK_EQ(set_blob_ioctl(fd, PTM_BLOB_TYPE_PERMANENT, perm, plen),
 		 TPM_BAD_ORDINAL);
@@ -571,45 +544,41 @@ static void state_blobs_round_trip(void)
 	/* resumed: no Startup, the PCR is as it was */
 	CHECK_EQ(transact(fd, cmd, tpm2_pcr_read(cmd, 16), resp, &rlen), 0);
 	CHECK(memcmp(resp + rlen - 32, pcr, 32) == 0);
-	free(perm);
-	free(vol);
 	close(fd);
 }
 
 static void bad_blob_transfers(void)
 {
-	struct ptm_setstate *ss = calloc(1, sizeof(*ss));
 	struct ptm_getstate gs;
 	uint8_t buf[64];
 	int fd = open_dev(0);
 
-	CHECK(fd >= 0 && ss);
+	CHECK(fd >= 0);
 	memset(&gs, 0, sizeof(gs));
 	gs.u.req.type = 7;
 	CHECK_EQ(ioctl(fd, PTM_GET_STATEBLOB, &gs), 0);
 	CHECK_EQ(gs.u.resp.tpm_result, TPM_BAD_PARAMETER);
 	CHECK_EQ(simple(fd, PTM_STOP), 0);
-	ss->u.req.type = PTM_BLOB_TYPE_PERMANENT;
-	ss->u.req.length = 3073; /* more than one chunk holds */
-	CHECK_EQ(ioctl(fd, PTM_SET_STATEBLOB, ss), 0);
-	CHECK_EQ(ss->u.resp.tpm_result, TPM_BAD_PARAMETER);
+	ss.u.req.type = PTM_BLOB_TYPE_PERMANENT;
+	ss.u.req.length = 3073; /* more than one chunk holds */
+	CHECK_EQ(ioctl(fd, PTM_SET_STATEBLOB, &ss), 0);
+	CHECK_EQ(ss.u.resp.tpm_result, TPM_BAD_PARAMETER);
 	/* a transfer by write(): reading meanwhile is an error */
-	memset(ss, 0, sizeof(*ss));
-	ss->u.req.type = PTM_BLOB_TYPE_PERMANENT;
-	CHECK_EQ(ioctl(fd, PTM_SET_STATEBLOB, ss), 0);
+	memset(&ss, 0, sizeof(ss));
+	ss.u.req.type = PTM_BLOB_TYPE_PERMANENT;
+	CHECK_EQ(ioctl(fd, PTM_SET_STATEBLOB, &ss), 0);
 	CHECK_EQ(write(fd, "garbage garbage", 15), 15);
 	CHECK_EQ(read(fd, buf, sizeof(buf)), -1);
 	CHECK_EQ(errno, EIO);
 	/* a corrupt blob is refused; the TPM comes up with its own state */
-	memset(ss, 0, sizeof(*ss));
-	ss->u.req.type = PTM_BLOB_TYPE_PERMANENT;
-	ss->u.req.length = 20;
-	memset(ss->u.req.data, 0x33, 20);
-	CHECK_EQ(ioctl(fd, PTM_SET_STATEBLOB, ss), 0);
-	CHECK(ss->u.resp.tpm_result != 0);
+	memset(&ss, 0, sizeof(ss));
+	ss.u.req.type = PTM_BLOB_TYPE_PERMANENT;
+	ss.u.req.length = 20;
+	memset(ss.u.req.data, 0x33, 20);
+	CHECK_EQ(ioctl(fd, PTM_SET_STATEBLOB, &ss), 0);
+	CHECK(ss.u.resp.tpm_result != 0);
 	CHECK_EQ(do_init(fd, 0), 0);
 	CHECK_EQ(startup(fd), 0);
-	free(ss);
 	close(fd);
 }
 
