@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 tally=$(mktemp)
-trap 'rm -f "$tally"' EXIT
+trap 'rm -f "$tally" "$tally.out" "$tally.stage"' EXIT
 
 # stage NAME COMMAND...: runs it, shows and records its PASS/FAIL lines; a
 # command that fails without reporting a FAIL line counts as one failure.
@@ -15,14 +15,15 @@ stage() {
 	local name=$1 rc start=$SECONDS
 	shift
 	echo "== $name"
-	"$@" 2>&1 | tee /dev/stderr | grep -E '^(PASS|FAIL): ' >"$tally.stage"
+	"$@" 2>&1 | tee "$tally.out"
 	rc=${PIPESTATUS[0]}
+	grep -E '^(PASS|FAIL): ' "$tally.out" >"$tally.stage"
 	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$tally.stage"; then
-		echo "FAIL: $name: exited with status $rc" | tee -a "$tally.stage" >&2
+		echo "FAIL: $name: exited with status $rc" | tee -a "$tally.stage"
 	fi
 	cat "$tally.stage" >>"$tally"
-	echo "== $name: $((SECONDS - start)) s" >&2
-} 2>&1
+	echo "== $name: $((SECONDS - start)) s"
+}
 
 lint() {
 	if make -s lint >/tmp/cuse_tpm_lint.log 2>&1; then
@@ -34,7 +35,7 @@ lint() {
 
 under_valgrind() { # TEST: zero errors and no leaks
 	local t=$1
-	if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	if CUSE_TPM_UNDER_VALGRIND=1 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 		"$t" >/tmp/cuse_tpm_vg.log 2>&1; then
 		echo "PASS: valgrind-${t##*/}"
 	else
@@ -47,7 +48,8 @@ for t in "$BUILD"/asan/tests/test_*; do stage "asan ${t##*/}" "$t"; done
 for t in "$BUILD"/tests/test_*; do stage "valgrind ${t##*/}" under_valgrind "$t"; done
 stage "admin tool vs swtpm" tests/unit/test_ioctl_tool.sh "$BUILD/cuse_tpm_ioctl"
 stage lint lint
-stage "VM: CUSE device" tests/vm/vm.sh run --timeout 1500 --mem 1536 --env BUILD="$BUILD" -- tests/vm/suite.sh
+# a results directory of its own: a benchmark may use the default meanwhile
+VM_OUT=$BUILD/vm/out-tests stage "VM: CUSE device" tests/vm/vm.sh run --timeout 1500 --mem 1536 --env BUILD="$BUILD" -- tests/vm/suite.sh
 
 passed=$(grep -c '^PASS: ' "$tally")
 failed=$(grep -c '^FAIL: ' "$tally")
