@@ -40,7 +40,7 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	libsystemd-dev qemu-system-x86 busybox-static xz-utils \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy
 
-.PHONY: all check test unit vm lint deps run install clean asan
+.PHONY: all check lint deps run demo-vm install clean asan
 
 all: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl \
 	$(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/devtest
@@ -105,10 +105,20 @@ run: deps
 	@if [ ! -e /dev/cuse ]; then \
 		echo "This kernel has no CUSE (no /dev/cuse, and 'modprobe cuse' failed)."; \
 		echo "Use a kernel with CONFIG_CUSE (Debian's linux-image-amd64 has it as a module),"; \
-		echo "or run cuse_tpm inside the test VM: tests/vm/vm.sh run -- $(BUILD)/cuse_tpm -f -n vtpm-demo --tpmstate dir=/tmp/vtpm-demo"; \
+		echo "or try it inside the test VM, whose kernel has CUSE: make demo-vm"; \
 		exit 1; \
 	fi
 	$(BUILD)/cuse_tpm -f -n vtpm-demo --tpmstate dir=$(BUILD)/state --flags not-need-init,startup-clear
+
+# The daemon and a few real clients inside the test VM (no CUSE needed here).
+demo-vm: deps
+	$(MAKE) all
+	tests/vm/vm.sh run -- sh -c '$(BUILD)/cuse_tpm -n vtpm-demo --tpmstate dir=/tmp/vtpm-demo \
+		--flags not-need-init,startup-clear && ls -l /dev/vtpm-demo && \
+		$(BUILD)/cuse_tpm_ioctl -c /dev/vtpm-demo && \
+		tpm2_getrandom -T device:/dev/vtpm-demo --hex 16 && echo && \
+		tpm2_pcrread -T device:/dev/vtpm-demo sha256:0,1 && \
+		$(BUILD)/cuse_tpm_ioctl -s /dev/vtpm-demo'
 
 install: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR)/cuse_tpm

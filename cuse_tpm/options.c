@@ -278,6 +278,7 @@ static int opt_migration(struct options *o, struct subopts *so, char *err,
 enum {
 	OPT_TPMSTATE = 256,
 	OPT_TPM2,
+	OPT_TPM12,
 	OPT_FLAGS,
 	OPT_LOG,
 	OPT_PID,
@@ -295,6 +296,7 @@ static const struct option long_options[] = {
 	{ "min", required_argument, NULL, 'm' },
 	{ "tpmstate", required_argument, NULL, OPT_TPMSTATE },
 	{ "tpm2", no_argument, NULL, OPT_TPM2 },
+	{ "tpm12", no_argument, NULL, OPT_TPM12 },
 	{ "flags", required_argument, NULL, OPT_FLAGS },
 	{ "log", required_argument, NULL, OPT_LOG },
 	{ "pid", required_argument, NULL, OPT_PID },
@@ -380,6 +382,9 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 			break;
 		case OPT_TPM2:
 			o->tpm.tpm2 = true;
+			break;
+		case OPT_TPM12:
+			o->tpm.tpm2 = false;
 			break;
 		case OPT_FLAGS:
 			rc = run_subopts(o, opt_flags, "flags", optarg, err,
@@ -469,6 +474,7 @@ void options_usage(const char *prog)
 	       "                         where the TPM keeps its state (default: $TPM_PATH);\n"
 	       "                         files are replaced atomically and fsync'ed unless fsync=false\n"
 	       "      --tpm2             emulate a TPM 2.0 (the default)\n"
+	       "      --tpm12            emulate a TPM 1.2 instead\n"
 	       "      --flags [not-need-init][,startup-clear|startup-state|startup-deactivated|startup-none]\n"
 	       "              [,disable-auto-shutdown]\n"
 	       "                         power the TPM on at start, optionally sending TPM_Startup\n"

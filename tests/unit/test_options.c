@@ -53,6 +53,8 @@ static void defaults_are_tpm2_durable_locked(void)
 	CHECK(o.tpm.tpm2 && o.tpm.lock && o.durable && !o.foreground);
 	CHECK_EQ(o.state_mode, 0640);
 	CHECK(!o.tpm.not_need_init);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--tpm12"), 0);
+	CHECK(!o.tpm.tpm2);
 	options_free(&o);
 }
 

@@ -242,9 +242,26 @@ group_tpm2tools() {
 	stop_daemon
 }
 
+# ---------------------------------------------------------------------------
+# A TPM 1.2 on request: files, Startup, a response in 1.2's format.
+group_tpm12() {
+	local out
+	rm -rf "$STATE"
+	start_daemon --tpm12 || { fail tpm12-daemon "could not start"; return; }
+	check tpm12-init swtpm_ioctl -i $DEV
+	# TPM_Startup(ST_CLEAR): tag 0xc1, size 12, ordinal 0x99
+	out=$(exec 3<>$DEV; printf '\x00\xc1\x00\x00\x00\x0c\x00\x00\x00\x99\x00\x01' >&3; \
+		head -c 10 <&3 | xxd -p)
+	if [ "$out" = "00c40000000a00000000" ]; then pass tpm12-startup; else fail tpm12-startup "response $out"; fi
+	out=$(swtpm_ioctl --info 1 $DEV 2>&1)
+	if [[ $out == *'"family":"1.2"'* ]]; then pass tpm12-info-says-1.2; else fail tpm12-info-says-1.2 "$out"; fi
+	check tpm12-stop-writes-state bash -c "swtpm_ioctl -s $DEV && sleep 0.5 && test -s $STATE/tpm-00.permall"
+}
+
 want daemon && group_daemon
 want devtest && group_devtest
 want ioctl && group_ioctl
 want tpm2tools && group_tpm2tools
+want tpm12 && group_tpm12
 want asan && group_asan
 exit 0
