@@ -12,7 +12,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 BUILD ?= build
 VERSION := 0.1.0
 
-PKGS := fuse3 libtpms libsystemd
+PKGS := fuse3 libtpms libsystemd libcrypto
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes
@@ -23,13 +23,14 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) \
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 # The core and its parts, shared by the daemon and the native unit tests.
-CORE_SRCS := cuse_tpm/log.c cuse_tpm/blob.c cuse_tpm/store.c \
-	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/options.c
+CORE_SRCS := cuse_tpm/log.c cuse_tpm/crypt.c cuse_tpm/blob.c cuse_tpm/store.c \
+	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/options.c cuse_tpm/ctrl.c \
+	cuse_tpm/server.c
 DAEMON_SRCS := $(CORE_SRCS) cuse_tpm/cuse.c cuse_tpm/main.c
 TOOL_SRCS := cuse_tpm/cuse_tpm_ioctl.c
 # Hand-built TPM 2.0 commands for the tests and the benchmark.
 TESTLIB_SRCS := tests/lib/tpm2.c
-UNIT_TESTS := test_abi test_blob test_options test_store test_vtpm
+UNIT_TESTS := test_abi test_blob test_crypt test_options test_store test_vtpm
 
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -37,13 +38,14 @@ TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
 DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
-	libsystemd-dev qemu-system-x86 busybox-static xz-utils \
+	libsystemd-dev libssl-dev qemu-system-x86 busybox-static xz-utils \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy
 
 .PHONY: all check lint deps run demo-vm install clean asan
 
 all: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl \
-	$(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/devtest
+	$(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/devtest \
+	$(BUILD)/tests/blobtool
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

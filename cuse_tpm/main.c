@@ -7,6 +7,7 @@
 #include "cuse.h"
 #include "log.h"
 #include "options.h"
+#include "server.h"
 #include "store.h"
 #include "vtpm.h"
 
@@ -14,6 +15,8 @@
 #include <fcntl.h>
 #include <libtpms/tpm_library.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +36,9 @@ struct daemon {
 	bool ready;
 	struct store store;
 	struct vtpm *vtpm;
-	struct cuse_device *dev;
+	struct cuse_device *dev; /* with -n */
+	struct server *srv;      /* with --ctrl or --server */
+	pthread_t main_thread;
 	char state_dir[PATH_MAX];
 };
 
@@ -86,6 +91,30 @@ static int write_pid_file(const struct options *o)
 	return 0;
 }
 
+/* In the foreground: where the TPM is, and something to try on it. */
+static void print_ready(const struct daemon *d)
+{
+	const struct options *o = &d->opts;
+
+	if (o->dev.name)
+		printf("cuse_tpm: /dev/%s is ready (TPM %s, state in %s)\n"
+		       "Try:     tpm2_getrandom -T device:/dev/%s --hex 16\n",
+		       o->dev.name, o->tpm.tpm2 ? "2.0" : "1.2", d->state_dir,
+		       o->dev.name);
+	else
+		printf("cuse_tpm: TPM %s ready (state in %s)\n",
+		       o->tpm.tpm2 ? "2.0" : "1.2", d->state_dir);
+	if (o->ctrl.type == ENDPOINT_UNIX && o->ctrl.path)
+		printf("Control: cuse_tpm_ioctl --unix %s -c\n", o->ctrl.path);
+	else if (o->ctrl.type == ENDPOINT_TCP)
+		printf("Control: cuse_tpm_ioctl --tcp %s:%u -c\n",
+		       o->ctrl.bindaddr ? o->ctrl.bindaddr : "127.0.0.1",
+		       o->ctrl.port);
+	fflush(stdout);
+}
+
+static void on_tpm_exit(void *ctx);
+
 /* From the CUSE front end: the node exists and opens, or it does not. */
 static void on_device_ready(void *ctx, int err)
 {
@@ -95,29 +124,26 @@ static void on_device_ready(void *ctx, int err)
 	if (err) {
 		report_failure(d, "/dev/%s was created but cannot be opened: %s",
 			       d->opts.dev.name, strerror(-err));
-		cuse_device_exit(d->dev);
+		on_tpm_exit(d);
 		return;
 	}
 	rc = write_pid_file(&d->opts);
 	if (rc < 0) {
 		report_failure(d, "cannot write pid file: %s", strerror(-rc));
-		cuse_device_exit(d->dev);
+		on_tpm_exit(d);
 		return;
 	}
 	d->ready = true;
 	sd_notify(0, "READY=1");
-	log_info("/dev/%s is ready", d->opts.dev.name);
+	log_info("%s%s is ready", d->opts.dev.name ? "/dev/" : "the TPM",
+		 d->opts.dev.name ? d->opts.dev.name : "");
 	if (d->ready_fd >= 0) {
 		if (write(d->ready_fd, "", 1) < 0)
 			log_warn("the starting process went away");
 		close(d->ready_fd);
 		d->ready_fd = -1;
 	} else {
-		printf("cuse_tpm: /dev/%s is ready (TPM %s, state in %s)\n"
-		       "Try:     tpm2_getrandom -T device:/dev/%s --hex 16\n",
-		       d->opts.dev.name, d->opts.tpm.tpm2 ? "2.0" : "1.2",
-		       d->state_dir, d->opts.dev.name);
-		fflush(stdout);
+		print_ready(d);
 	}
 }
 
@@ -176,12 +202,29 @@ static void daemonize(struct daemon *d)
 	}
 }
 
-/* PTM_SHUTDOWN ended the TPM: end the device loop too. */
+/* PTM_SHUTDOWN, or a client leaving with terminate: end the process. */
 static void on_tpm_exit(void *ctx)
 {
 	struct daemon *d = ctx;
 
-	cuse_device_exit(d->dev);
+	if (d->dev)
+		cuse_device_exit(d->dev);
+	else
+		pthread_kill(d->main_thread, SIGTERM);
+}
+
+/* Without a device, the main thread just waits for the end. */
+static void wait_for_exit(void)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigwait(&set, &sig);
+	log_info("signal %d: ending the TPM", sig);
 }
 
 static int print_capabilities(void)
@@ -209,10 +252,20 @@ static int serve(struct daemon *d)
 	}
 	if (!realpath(o->state_dir, d->state_dir))
 		snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
-	d->dev = cuse_device_new(&o->dev, on_device_ready, d, err, sizeof(err));
-	if (!d->dev) {
-		report_failure(d, "%s", err);
-		goto out_store;
+	if (o->dev.name) {
+		d->dev = cuse_device_new(&o->dev, on_device_ready, d, err,
+					 sizeof(err));
+		if (!d->dev) {
+			report_failure(d, "%s", err);
+			goto out_store;
+		}
+	}
+	if (o->ctrl.type != ENDPOINT_NONE || o->data.type != ENDPOINT_NONE) {
+		d->srv = server_new(&o->ctrl, &o->data, err, sizeof(err));
+		if (!d->srv) {
+			report_failure(d, "%s", err);
+			goto out_dev;
+		}
 	}
 	/* the lock is ours before any state is read, and in this process */
 	if (o->tpm.lock && !o->tpm.incoming) {
@@ -236,14 +289,23 @@ static int serve(struct daemon *d)
 			       rc);
 		goto out_dev;
 	}
-	if (cuse_device_run(d->dev, d->vtpm) < 0)
+	if (d->srv && server_start(d->srv, d->vtpm, on_tpm_exit, d) < 0) {
+		report_failure(d, "cannot start the socket threads");
+		goto out_dev;
+	}
+	if (!d->dev) {
+		on_device_ready(d, 0);
+		wait_for_exit();
+	} else if (cuse_device_run(d->dev, d->vtpm) < 0) {
 		log_err("the CUSE loop failed");
+	}
 	if (!d->ready)
 		report_failure(d, "the kernel did not create /dev/%s: is the "
 			       "name already taken by another CUSE device?",
 			       o->dev.name);
 out_dev:
-	/* the TPM ends in order first: its last command may still answer */
+	/* clients first, then the TPM ends in order, then the device goes */
+	server_free(d->srv);
 	vtpm_free(d->vtpm);
 	cuse_device_free(d->dev);
 out_store:
@@ -291,6 +353,18 @@ int main(int argc, char *argv[])
 	}
 	if (!d.opts.foreground)
 		daemonize(&d);
+	d.main_thread = pthread_self();
+	d.opts.data.terminate = d.opts.terminate_on_data_close;
+	if (!d.opts.dev.name) {
+		/* without libfuse's handlers the signals are sigwait()ed */
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
 	rc = serve(&d);
 	log_close();
 	options_free(&d.opts);

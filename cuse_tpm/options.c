@@ -275,6 +275,87 @@ static int opt_migration(struct options *o, struct subopts *so, char *err,
 	return subopts_check_used(so, "migration", err, errlen);
 }
 
+/* --ctrl and --server: where a socket listens, swtpm's syntax. */
+static int parse_endpoint(struct endpoint *ep, struct subopts *so,
+			  const char *opt, bool is_ctrl, char *err,
+			  size_t errlen)
+{
+	struct subopt *type = subopts_find(so, "type");
+	struct subopt *path = subopts_find(so, "path");
+	struct subopt *port = subopts_find(so, "port");
+	struct subopt *addr = subopts_find(so, "bindaddr");
+	struct subopt *fd = subopts_find(so, "fd");
+	struct subopt *mode = subopts_find(so, "mode");
+	struct subopt *uid = subopts_find(so, "uid");
+	struct subopt *gid = subopts_find(so, "gid");
+	struct subopt *term = subopts_find(so, is_ctrl ? "terminate" : "");
+	struct subopt *disc = subopts_find(so, is_ctrl ? "" : "disconnect");
+	unsigned long v;
+
+	ep->fd = -1;
+	ep->uid = (uid_t)-1;
+	ep->gid = (gid_t)-1;
+	if (!type || !type->value)
+		return fail(err, errlen, "--%s: type=unixio or type=tcp is required",
+			    opt);
+	if (!strcmp(type->value, "unixio"))
+		ep->type = ENDPOINT_UNIX;
+	else if (!strcmp(type->value, "tcp"))
+		ep->type = ENDPOINT_TCP;
+	else
+		return fail(err, errlen, "--%s: unknown type '%s'", opt,
+			    type->value);
+	if (fd) {
+		if (parse_uint(fd->value, INT_MAX, &v) < 0)
+			return fail(err, errlen, "--%s: fd= needs a number", opt);
+		ep->fd = (int)v;
+	} else if (ep->type == ENDPOINT_UNIX) {
+		if (!path || !path->value || !*path->value)
+			return fail(err, errlen, "--%s: path= is required", opt);
+		ep->path = path->value;
+	} else {
+		ep->port = is_ctrl ? 0 : 6545;
+		if (port && parse_uint(port->value, 65535, &v) < 0)
+			return fail(err, errlen, "--%s: port= needs a number", opt);
+		if (port)
+			ep->port = (unsigned)v;
+		if (!ep->port)
+			return fail(err, errlen, "--%s: port= is required", opt);
+		ep->bindaddr = addr ? addr->value : NULL;
+	}
+	if (mode) {
+		if (parse_uint(mode->value, 07777, &v) < 0)
+			return fail(err, errlen, "--%s: mode= needs an octal mode",
+				    opt);
+		ep->mode = (mode_t)v;
+	}
+	if (uid) {
+		if (parse_uint(uid->value, INT_MAX, &v) < 0)
+			return fail(err, errlen, "--%s: uid= needs a number", opt);
+		ep->uid = (uid_t)v;
+	}
+	if (gid) {
+		if (parse_uint(gid->value, INT_MAX, &v) < 0)
+			return fail(err, errlen, "--%s: gid= needs a number", opt);
+		ep->gid = (gid_t)v;
+	}
+	ep->terminate = term != NULL;
+	ep->disconnect = disc != NULL;
+	return subopts_check_used(so, opt, err, errlen);
+}
+
+static int opt_ctrl(struct options *o, struct subopts *so, char *err,
+		    size_t errlen)
+{
+	return parse_endpoint(&o->ctrl, so, "ctrl", true, err, errlen);
+}
+
+static int opt_server(struct options *o, struct subopts *so, char *err,
+		      size_t errlen)
+{
+	return parse_endpoint(&o->data, so, "server", false, err, errlen);
+}
+
 enum {
 	OPT_TPMSTATE = 256,
 	OPT_TPM2,
@@ -288,6 +369,9 @@ enum {
 	OPT_MIGRATION_KEY,
 	OPT_SECCOMP,
 	OPT_PRINT_CAPABILITIES,
+	OPT_CTRL,
+	OPT_SERVER,
+	OPT_TERMINATE,
 };
 
 static const struct option long_options[] = {
@@ -308,6 +392,10 @@ static const struct option long_options[] = {
 	{ "runas", required_argument, NULL, 'r' },
 	{ "chroot", required_argument, NULL, 'R' },
 	{ "print-capabilities", no_argument, NULL, OPT_PRINT_CAPABILITIES },
+	{ "ctrl", required_argument, NULL, OPT_CTRL },
+	{ "server", required_argument, NULL, OPT_SERVER },
+	{ "terminate", no_argument, NULL, OPT_TERMINATE },
+	{ "daemon", no_argument, NULL, 'd' },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'v' },
@@ -352,9 +440,19 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 	int c;
 
 	defaults(o);
+	/*
+	 * swtpm's command lines name a mode first; "socket" serves sockets
+	 * only and, as there, stays in the foreground unless -d.
+	 */
+	if (argc > 1 && (!strcmp(argv[1], "socket") || !strcmp(argv[1], "cuse"))) {
+		o->foreground = !strcmp(argv[1], "socket");
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":n:M:m:r:R:fhv", long_options,
+	while ((c = getopt_long(argc, argv, ":n:M:m:r:R:fdhv", long_options,
 				NULL)) != -1) {
 		int rc = 0;
 
@@ -421,6 +519,19 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 		case OPT_PRINT_CAPABILITIES:
 			o->action = ACTION_PRINT_CAPABILITIES;
 			break;
+		case OPT_CTRL:
+			rc = run_subopts(o, opt_ctrl, "ctrl", optarg, err, errlen);
+			break;
+		case OPT_SERVER:
+			rc = run_subopts(o, opt_server, "server", optarg, err,
+					 errlen);
+			break;
+		case OPT_TERMINATE:
+			o->terminate_on_data_close = true;
+			break;
+		case 'd':
+			o->foreground = false;
+			break;
 		case 'f':
 			o->foreground = true;
 			break;
@@ -444,9 +555,10 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 		return fail(err, errlen, "unexpected argument '%s'", argv[optind]);
 	if (o->action != ACTION_RUN)
 		return 0;
-	if (!o->dev.name)
-		return fail(err, errlen, "-n NAME is required: the device will be "
-			    "/dev/NAME");
+	if (!o->dev.name && o->ctrl.type == ENDPOINT_NONE &&
+	    o->data.type == ENDPOINT_NONE)
+		return fail(err, errlen, "-n NAME (the device /dev/NAME) or "
+			    "--ctrl/--server (sockets) is required");
 	if (!o->state_dir)
 		o->state_dir = getenv("TPM_PATH");
 	if (!o->state_dir)
@@ -463,7 +575,7 @@ void options_free(struct options *o)
 
 void options_usage(const char *prog)
 {
-	printf("Usage: %s -n NAME --tpmstate dir=DIR [options]\n"
+	printf("Usage: %s [socket] -n NAME|--ctrl ... --tpmstate dir=DIR [options]\n"
 	       "\n"
 	       "Serve a software TPM as the character device /dev/NAME (CUSE).\n"
 	       "\n"
@@ -483,9 +595,18 @@ void options_usage(const char *prog)
 	       "                         take the state lock only once state arrives\n"
 	       "      --log file=PATH|fd=N[,level=N][,prefix=STR][,truncate]\n"
 	       "      --pid file=PATH|fd=N\n"
+	       "      --ctrl type=unixio,path=P[,mode=0600][,uid=N][,gid=N][,terminate]\n"
+	       "      --ctrl type=tcp,port=N[,bindaddr=A][,terminate]\n"
+	       "                         a control socket speaking the CMD_* protocol (QEMU's\n"
+	       "                         -tpmdev emulator); with or without -n\n"
+	       "      --server type=tcp[,port=6545][,bindaddr=A][,disconnect]|type=unixio,path=P\n"
+	       "                         a socket for TPM commands\n"
+	       "      --terminate        end when the data connection closes\n"
 	       "      --print-capabilities\n"
 	       "                         print the supported features as JSON\n"
 	       "  -f, --foreground       stay in the foreground\n"
+	       "  -d, --daemon           go to the background once ready (the default,\n"
+	       "                         except after 'socket')\n"
 	       "  -h, --help             this text\n"
 	       "  -v, --version          the version\n"
 	       "\n"

@@ -12,6 +12,7 @@
 
 #include "cuse.h"
 #include "log.h"
+#include "server.h"
 #include "vtpm.h"
 
 #define OPTIONS_MAX_COPIES 16
@@ -34,6 +35,9 @@ struct options {
 	const char *pid_file;
 	int pid_fd;
 	bool foreground;
+	struct endpoint ctrl;   /* --ctrl: the CMD_* socket */
+	struct endpoint data;   /* --server: the TPM command socket */
+	bool terminate_on_data_close; /* --terminate */
 	/* the sub-option strings above point into these copies */
 	char *copies[OPTIONS_MAX_COPIES];
 	size_t ncopies;

@@ -292,6 +292,47 @@ int vtpm_submit(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 	return 0;
 }
 
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	uint8_t *resp;
+	uint32_t size, len;
+};
+
+static void wake_waiter(void *ctx, const uint8_t *resp, uint32_t len)
+{
+	struct waiter *w = ctx;
+
+	pthread_mutex_lock(&w->lock);
+	w->len = len < w->size ? len : w->size;
+	memcpy(w->resp, resp, w->len);
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
+		 uint8_t *resp, uint32_t resp_size)
+{
+	struct waiter w = { .resp = resp, .size = resp_size };
+	int rc;
+
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	rc = vtpm_submit(v, cmd, len, wake_waiter, &w);
+	if (rc == 0) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		rc = (int)w.len;
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return rc;
+}
+
 uint32_t vtpm_max_command(struct vtpm *v)
 {
 	uint32_t size;

@@ -49,6 +49,12 @@ ptm_res vtpm_boot(struct vtpm *v);
 /* The data path: one command, answered through @done. 0 or -errno. */
 int vtpm_submit(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 		vtpm_done_fn done, void *ctx);
+/*
+ * The same, waiting: the response (at most @resp_size bytes) lands in @resp.
+ * Returns its length, or -errno.
+ */
+int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
+		 uint8_t *resp, uint32_t resp_size);
 uint32_t vtpm_max_command(struct vtpm *v);
 bool vtpm_is_tpm2(const struct vtpm *v);
 

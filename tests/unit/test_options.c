@@ -64,7 +64,7 @@ static void errors_say_what_is_wrong(void)
 	char err[256];
 
 	CHECK_EQ(PARSE(&o, err, "--tpmstate", "dir=/x"), -1);
-	CHECK(strstr(err, "-n NAME is required"));
+	CHECK(strstr(err, "-n NAME (the device /dev/NAME) or --ctrl"));
 	CHECK_EQ(PARSE(&o, err, "-n", "a/b", "--tpmstate", "dir=/x"), -1);
 	CHECK(strstr(err, "not a device name"));
 	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x,bogus=1"), -1);

@@ -9,7 +9,7 @@
 # Usage:
 #   tests/vm/vm.sh prepare
 #   tests/vm/vm.sh run [--timeout SEC] [--mem MB] [--env NAME[=VALUE]]... \
-#                      [--] COMMAND [ARG]...
+#                      [--qemu-arg ARG]... [--] COMMAND [ARG]...
 #
 # run boots the guest, runs COMMAND as root in the directory vm.sh was called
 # from, prints its output and exits with its status.  Inside the guest /tmp
@@ -19,6 +19,8 @@
 #   VM_OUT     host directory shared read-write with the guest, at the same
 #              path (default: build/vm/out, emptied before each run)
 #   VM_DEBUG=1 show the whole serial console (kernel and init messages too)
+#   VM_FIRMWARE_BOOT=1  boot the bzImage through the firmware (slower, but
+#              the guest gets ACPI tables: needed for a TPM of its own)
 #   VM_KERNEL  use this Debian kernel ABI (e.g. 6.1.0-56-amd64) instead of the
 #              one linux-image-amd64 currently depends on
 #
@@ -36,7 +38,7 @@ init_script=$script_dir/init.sh
 # virtio, ...) are taken from modules.dep.  Builtin ones are fine too.
 required_modules=(virtio_pci 9pnet_virtio 9p fuse cuse)
 # Loaded when the kernel has them, so tests can use /dev/vtpmx.
-optional_modules=(tpm_vtpm_proxy)
+optional_modules=(tpm_vtpm_proxy tpm_tis tpm_crb)
 
 # Temporary files and directories, removed however the script ends.
 cleanup=()
@@ -139,7 +141,7 @@ extract_vmlinux() { # BZIMAGE OUT
 fetch_kernel() { # KVER
 	local kver=$1 kdir=$vm_dir/$1 want
 	# Records how the directory was made; a change forces a fresh fetch.
-	want="layout 3; modules: ${required_modules[*]} / ${optional_modules[*]}"
+	want="layout 4; modules: ${required_modules[*]} / ${optional_modules[*]}"
 	if [[ -f $kdir/kernel.done && $(<"$kdir/kernel.done") == "$want" ]]; then
 		return
 	fi
@@ -211,13 +213,15 @@ fetch_kernel() { # KVER
 
 	mkdir -p "$kdir"
 	# A PVH-capable kernel is booted as the bare ELF: unpacking the bzImage's
-	# xz payload under TCG takes ~3 s, about half of a whole run.
+	# xz payload under TCG takes ~3 s, about half of a whole run.  The
+	# bzImage stays for guests that need ACPI devices (a TPM for the guest's
+	# own kernel), which a PVH boot does not describe.
+	cp "$tmp/x/boot/vmlinuz-$kver" "$kdir/vmlinuz"
 	if grep -qx 'CONFIG_PVH=y' "$tmp/x/boot/config-$kver" &&
 		extract_vmlinux "$tmp/x/boot/vmlinuz-$kver" "$kdir/vmlinux"; then
 		:
 	else
 		rm -f "$kdir/vmlinux"
-		cp "$tmp/x/boot/vmlinuz-$kver" "$kdir/vmlinuz"
 	fi
 	mv "$stage" "$kdir/modules"
 	printf '%s\n' "$want" >"$kdir/kernel.done"
@@ -313,7 +317,7 @@ interrupted() { # SIGNAL STATUS
 }
 
 cmd_run() {
-	local timeout=600 mem=1024 envs=() arg
+	local timeout=600 mem=1024 envs=() qemu_extra=() arg
 	while (($#)); do
 		case $1 in
 		--timeout)
@@ -335,6 +339,12 @@ cmd_run() {
 				arg="$arg=${!arg}"
 			fi
 			envs+=("$arg")
+			shift 2
+			;;
+		--qemu-arg)
+			# Passed to QEMU as is: e.g. a TPM for the guest itself.
+			[[ -n ${2:-} ]] || die "--qemu-arg needs a value"
+			qemu_extra+=("$2")
 			shift 2
 			;;
 		--)
@@ -398,7 +408,7 @@ cmd_run() {
 	} >"$ctl/command.sh"
 
 	local kernel=$kdir/vmlinux
-	[[ -f $kernel ]] || kernel=$kdir/vmlinuz
+	[[ -f $kernel && ${VM_FIRMWARE_BOOT:-0} != 1 ]] || kernel=$kdir/vmlinuz
 	# panic=-1 turns a panic into a reboot, which -no-reboot turns into QEMU
 	# exiting.  The rest trims ~1 s of boot under TCG: the crypto self-tests,
 	# ACPI-routed PCI interrupt setup (very slow in TCG), speculation
@@ -418,6 +428,7 @@ cmd_run() {
 		-virtfs "local,path=/,mount_tag=vmroot,security_model=none,readonly=on,multidevs=remap"
 		-virtfs "local,path=$(qemu_escape "$out"),mount_tag=vmout,security_model=none,multidevs=remap"
 		-virtfs "local,path=$(qemu_escape "$ctl"),mount_tag=vmctl,security_model=none"
+		"${qemu_extra[@]}"
 	)
 
 	# stdin from /dev/null: QEMU then leaves the terminal alone and Ctrl-C

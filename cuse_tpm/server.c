@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "server.h"
+
+#include "ctrl.h"
+#include "log.h"
+#include "tpmlib.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libtpms/tpm_error.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct channel {
+	struct server *srv;
+	struct endpoint ep;
+	int listen_fd;  /* -1: none */
+	int conn_fd;    /* the one client served, or -1 */
+	int wake[2];    /* a byte here stops the thread or hands over an fd */
+	pthread_t thread;
+	bool running;
+};
+
+struct server {
+	struct vtpm *vtpm;
+	struct channel ctrl, data;
+	server_exit_fn exit_fn;
+	void *exit_ctx;
+	pthread_mutex_t lock; /* the data channel's handed-over descriptor */
+	int handed_fd;
+};
+
+static int listen_unix(const struct endpoint *ep, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(ep->path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "socket path too long: %s", ep->path);
+		return -1;
+	}
+	strcpy(sa.sun_path, ep->path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	unlink(ep->path); /* a stale socket from an earlier run */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto fail;
+	if ((ep->mode && chmod(ep->path, ep->mode) < 0) ||
+	    ((ep->uid != (uid_t)-1 || ep->gid != (gid_t)-1) &&
+	     chown(ep->path, ep->uid, ep->gid) < 0))
+		goto fail;
+	if (listen(fd, 4) < 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "cannot listen on %s: %s", ep->path,
+		 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int listen_tcp(const struct endpoint *ep, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	const char *addr = ep->bindaddr ? ep->bindaddr : "127.0.0.1";
+	struct addrinfo *ai;
+	char port[16];
+	int fd = -1, one = 1, rc;
+
+	snprintf(port, sizeof(port), "%u", ep->port);
+	rc = getaddrinfo(addr, port, &hints, &ai);
+	if (rc) {
+		snprintf(err, errlen, "bad address %s: %s", addr,
+			 gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+				 sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4) < 0) {
+		snprintf(err, errlen, "cannot listen on %s port %u: %s", addr,
+			 ep->port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static int channel_init(struct channel *c, struct server *s,
+			const struct endpoint *ep, char *err, size_t errlen)
+{
+	c->srv = s;
+	c->listen_fd = c->conn_fd = -1;
+	c->wake[0] = c->wake[1] = -1;
+	if (ep)
+		c->ep = *ep; /* a data channel without --server may still end us */
+	if (!ep || ep->type == ENDPOINT_NONE)
+		return 0;
+	if (pipe2(c->wake, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (ep->fd >= 0)
+		c->listen_fd = ep->fd;
+	else if (ep->type == ENDPOINT_UNIX)
+		c->listen_fd = listen_unix(ep, err, errlen);
+	else
+		c->listen_fd = listen_tcp(ep, err, errlen);
+	return c->listen_fd < 0 ? -1 : 0;
+}
+
+static void close_conn(struct channel *c)
+{
+	if (c->conn_fd >= 0)
+		close(c->conn_fd);
+	c->conn_fd = -1;
+}
+
+/*
+ * Waits for the next event: a new client (accepted when none is served),
+ * a request from the client, or a wake-up.  Returns the fd that is ready,
+ * or -1 when the thread should stop.
+ */
+static int channel_wait(struct channel *c)
+{
+	struct pollfd p[2] = { { .fd = c->wake[0], .events = POLLIN } };
+	int n;
+
+	for (;;) {
+		p[1].fd = c->conn_fd >= 0 ? c->conn_fd : c->listen_fd;
+		p[1].events = POLLIN;
+		n = poll(p, p[1].fd >= 0 ? 2 : 1, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (p[0].revents & POLLIN))
+			return -1;
+		if (c->conn_fd >= 0)
+			return c->conn_fd;
+		c->conn_fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c->conn_fd < 0 && errno != EINTR && errno != ECONNABORTED)
+			log_warn("accept: %s", strerror(errno));
+	}
+}
+
+/* ---- control ---------------------------------------------------------- */
+
+static ptm_res hand_over_datafd(void *ctx, int fd)
+{
+	struct server *s = ctx;
+	ptm_res res = TPM_SUCCESS;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->handed_fd >= 0 || s->data.conn_fd >= 0 || !s->data.running)
+		res = TPM_IOERROR; /* one data channel, handed over once */
+	else
+		s->handed_fd = fd;
+	pthread_mutex_unlock(&s->lock);
+	if (res == TPM_SUCCESS && write(s->data.wake[1], "d", 1) != 1)
+		res = TPM_IOERROR;
+	return res;
+}
+
+static void *ctrl_thread(void *arg)
+{
+	struct channel *c = arg;
+	struct server *s = c->srv;
+	const struct ctrl_ops ops = { .set_datafd = hand_over_datafd, .ctx = s };
+
+	while (channel_wait(c) >= 0) {
+		if (ctrl_serve_one(s->vtpm, c->conn_fd, &ops) == 0)
+			continue;
+		close_conn(c);
+		if (c->ep.terminate) {
+			log_info("control client left: terminating");
+			s->exit_fn(s->exit_ctx);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* ---- data ------------------------------------------------------------- */
+
+static int read_full(int fd, uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* One command in, one response out; -1 closes the connection. */
+static int serve_command(struct server *s, int fd)
+{
+	uint8_t cmd[4096], resp[4096];
+	uint32_t size;
+	int n;
+
+	if (read_full(fd, cmd, 6) < 0)
+		return -1;
+	size = tpm_header_size(cmd);
+	if (size < TPM_HEADER_SIZE || size > vtpm_max_command(s->vtpm) ||
+	    size > sizeof(cmd)) {
+		log_warn("data: refusing a command of %u bytes", size);
+		return -1; /* no way to find the next command's start */
+	}
+	if (read_full(fd, cmd + 6, size - 6) < 0)
+		return -1;
+	n = vtpm_execute(s->vtpm, cmd, size, resp, sizeof(resp));
+	if (n < 0)
+		return -1;
+	while (n > 0) {
+		ssize_t w = send(fd, resp, (size_t)n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		memmove(resp, resp + w, (size_t)(n - w));
+		n -= (int)w;
+	}
+	return s->data.ep.disconnect ? -1 : 0;
+}
+
+static void *data_thread(void *arg)
+{
+	struct channel *c = arg;
+	struct server *s = c->srv;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = c->wake[0], .events = POLLIN },
+				       { .fd = c->conn_fd >= 0 ? c->conn_fd
+							       : c->listen_fd,
+					 .events = POLLIN } };
+		int n = poll(p, p[1].fd >= 0 ? 2 : 1, -1);
+		char why;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (p[0].revents & POLLIN) {
+			if (read(c->wake[0], &why, 1) != 1 || why != 'd')
+				break;
+			pthread_mutex_lock(&s->lock);
+			close_conn(c);
+			c->conn_fd = s->handed_fd; /* QEMU's socketpair end */
+			s->handed_fd = -1;
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
+		if (c->conn_fd < 0) {
+			c->conn_fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			continue;
+		}
+		if (serve_command(s, c->conn_fd) < 0) {
+			pthread_mutex_lock(&s->lock);
+			close_conn(c);
+			pthread_mutex_unlock(&s->lock);
+			if (c->ep.terminate) {
+				log_info("data client left: terminating");
+				s->exit_fn(s->exit_ctx);
+				break;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+struct server *server_new(const struct endpoint *ctrl,
+			  const struct endpoint *data, char *err,
+			  size_t errlen)
+{
+	struct server *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->handed_fd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	if (channel_init(&s->ctrl, s, ctrl, err, errlen) < 0 ||
+	    channel_init(&s->data, s, data, err, errlen) < 0) {
+		server_free(s);
+		return NULL;
+	}
+	/* a data channel exists even without --server: SET_DATAFD feeds it */
+	if (s->data.wake[0] < 0 && pipe2(s->data.wake, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		server_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int channel_start(struct channel *c, void *(*fn)(void *))
+{
+	sigset_t all, old;
+	int err;
+
+	if (c->wake[0] < 0)
+		return 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&c->thread, NULL, fn, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	c->running = err == 0;
+	return err ? -err : 0;
+}
+
+int server_start(struct server *s, struct vtpm *v, server_exit_fn exit_fn,
+		 void *exit_ctx)
+{
+	int rc;
+
+	s->vtpm = v;
+	s->exit_fn = exit_fn;
+	s->exit_ctx = exit_ctx;
+	rc = channel_start(&s->data, data_thread);
+	if (rc == 0 && s->ctrl.listen_fd >= 0)
+		rc = channel_start(&s->ctrl, ctrl_thread);
+	return rc;
+}
+
+static void channel_stop(struct channel *c)
+{
+	if (c->running) {
+		if (write(c->wake[1], "q", 1) != 1)
+			log_warn("cannot stop a channel thread");
+		pthread_join(c->thread, NULL);
+		c->running = false;
+	}
+	close_conn(c);
+	if (c->listen_fd >= 0) {
+		close(c->listen_fd);
+		if (c->ep.type == ENDPOINT_UNIX && c->ep.fd < 0)
+			unlink(c->ep.path);
+	}
+	if (c->wake[0] >= 0) {
+		close(c->wake[0]);
+		close(c->wake[1]);
+	}
+	c->listen_fd = c->wake[0] = c->wake[1] = -1;
+}
+
+void server_free(struct server *s)
+{
+	if (!s)
+		return;
+	channel_stop(&s->ctrl);
+	channel_stop(&s->data);
+	if (s->handed_fd >= 0)
+		close(s->handed_fd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
