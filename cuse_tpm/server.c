@@ -49,7 +49,7 @@ static int listen_unix(const struct endpoint *ep, char *err, size_t errlen)
 		snprintf(err, errlen, "socket path too long: %s", ep->path);
 		return -1;
 	}
-	strcpy(sa.sun_path, ep->path);
+	memcpy(sa.sun_path, ep->path, strlen(ep->path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
