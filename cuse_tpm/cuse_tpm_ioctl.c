@@ -69,6 +69,8 @@ enum {
 	RES_KEYNOTFOUND = 0x0d,
 	RES_SIZE = 0x17,
 	RES_IOERROR = 0x1f,
+	RES_BAD_DATASIZE = 0x2b,
+	RES_BAD_VERSION = 0x2e,
 	RES_BAD_LOCALITY = 0x3d,
 	RES_NON_FATAL = 0x800, /* bit set: a warning, not an error */
 };
@@ -892,6 +894,8 @@ static const char *explain(struct conn *c, const struct ctrl_op *op,
 			       "locality 3 or 4";
 		return "the server refuses this locality (is it started with "
 		       "reject-locality-4?)";
+	case RES_BAD_DATASIZE:
+	case RES_BAD_VERSION:
 	case RES_BAD_PARAMETER:
 		if (id == OP_SET_STATEBLOB)
 			return "the server rejected the state blob: the file is "

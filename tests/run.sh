@@ -46,7 +46,9 @@ under_valgrind() { # TEST: zero errors and no leaks
 for t in "$BUILD"/tests/test_*; do stage "${t##*/}" "$t"; done
 for t in "$BUILD"/asan/tests/test_*; do stage "asan ${t##*/}" "$t"; done
 for t in "$BUILD"/tests/test_*; do stage "valgrind ${t##*/}" under_valgrind "$t"; done
-stage "admin tool vs swtpm" tests/unit/test_ioctl_tool.sh "$BUILD/cuse_tpm_ioctl"
+stage "admin tool vs swtpm_ioctl, on swtpm" tests/unit/test_ioctl_tool.sh "$BUILD/cuse_tpm_ioctl"
+SERVER=$BUILD/cuse_tpm stage "admin tool vs swtpm_ioctl, on our socket server" \
+	tests/unit/test_ioctl_tool.sh "$BUILD/cuse_tpm_ioctl"
 stage lint lint
 # a results directory of its own: a benchmark may use the default meanwhile
 VM_OUT=$BUILD/vm/out-tests stage "VM: CUSE device" tests/vm/vm.sh run --timeout 1500 --mem 1536 --env BUILD="$BUILD" -- tests/vm/suite.sh

@@ -8,7 +8,8 @@
 # round trip between the tools.
 #
 # Usage: tests/unit/test_ioctl_tool.sh [path/to/cuse_tpm_ioctl]
-# Needs: swtpm, swtpm_ioctl.  Prints "N passed, N failed"; exits 1 on failure.
+# Needs: swtpm, swtpm_ioctl.  SERVER=path/to/cuse_tpm runs the same checks
+# against our own socket server instead of Debian's swtpm.  Prints "N passed, N failed"; exits 1 on failure.
 
 set -u
 
@@ -16,6 +17,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OURS=${1:-$ROOT/build/cuse_tpm_ioctl}
 case $OURS in /*) ;; *) OURS=$PWD/$OURS ;; esac
 THEIRS=swtpm_ioctl
+SERVER=${SERVER:-swtpm}
 
 for tool in "$OURS" swtpm swtpm_ioctl; do
 	if ! command -v "$tool" >/dev/null; then
@@ -65,7 +67,7 @@ start_tpm() {
 			ctrl="type=unixio,path=$dir/ctrl.sock"
 		fi
 		rm -f "$dir/ctrl.sock"
-		swtpm socket --tpm2 --tpmstate "dir=$dir/state" --ctrl "$ctrl" \
+		"$SERVER" socket --tpm2 --tpmstate "dir=$dir/state" --ctrl "$ctrl" \
 			--flags not-need-init,startup-clear \
 			--log "file=$dir/log" </dev/null >/dev/null 2>&1 &
 		pid=$!
@@ -270,9 +272,15 @@ running_queries() {
 	same "--load while running ${t[*]}" \
 		--load permanent "$TMP/A/state/tpm2-00.permall" "${t[@]}"
 	expect_err "--load while running" "stop it first with --stop"
-	# swtpm 0.7 knows no LOCK_STORAGE: both fail; newer ones may succeed
-	same "--lock-storage ${t[*]}" --lock-storage 1 "${t[@]}"
-	if [ "$RC_OURS" != 0 ]; then
+	# swtpm 0.7 knows no LOCK_STORAGE: both fail; newer ones may succeed.
+	# Our server has it, and Debian's swtpm_ioctl 0.7 lacks the option.
+	if [ "$SERVER" != swtpm ]; then
+		run "$OURS" --lock-storage 1 "${t[@]}"
+		expect_rc "--lock-storage ${t[*]} on our server" 0
+	else
+		same "--lock-storage ${t[*]}" --lock-storage 1 "${t[@]}"
+	fi
+	if [ "$SERVER" = swtpm ] && [ "$RC_OURS" != 0 ]; then
 		expect_err "--lock-storage failure" \
 			"PTM_LOCK_STORAGE.*(does not support|TPM_)"
 	fi
@@ -304,10 +312,21 @@ stopped_tpm() {
 
 # Byte-level comparison of blobs: permanent and savestate are stable; the
 # volatile blob carries the TPM clock and a digest, so two saves differ in
-# a few bytes even with one tool.
+# a few bytes even with one tool.  Our server takes the permanent blob from
+# libtpms' memory, not from the file written at INIT, so after a resume it
+# holds what the resume changed (even its size): there only the container's
+# version and flags must agree; the loads around it check the contents.
 same_blob() {
 	local desc=$1 type=$2 a=$3 b=$4 diffs
-	if [ "$type" = volatile ]; then
+	if [ "$type" = permanent ] && [ "$SERVER" != swtpm ]; then
+		if [ -s "$a" ] && [ -s "$b" ] &&
+			[ "$(head -c 6 "$a" | od -An -tx1 | cut -c1-6,13-18)" = \
+				"$(head -c 6 "$b" | od -An -tx1 | cut -c1-6,13-18)" ]; then
+			pass
+		else
+			fail "$desc: permanent blobs are not alike"
+		fi
+	elif [ "$type" = volatile ]; then
 		diffs=$(cmp -l "$a" "$b" 2>/dev/null | wc -l)
 		if [ "$(stat -c %s "$a")" = "$(stat -c %s "$b")" ] &&
 			[ "$diffs" -le 40 ] && [ -s "$a" ]; then
@@ -392,7 +411,7 @@ blobs() {
 	same "--stop B" --stop --unix "$SOCK_B"
 	head -c 100 /dev/urandom >"$TMP/junk"
 	same "load junk" --load permanent "$TMP/junk" --unix "$SOCK_B"
-	expect_err "load junk" "TPM_BAD_PARAMETER.*not a valid blob"
+	expect_err "load junk" "TPM_BAD_(PARAMETER|VERSION|DATASIZE).*not a valid blob"
 	head -c 500 "$TMP/ours.permanent" >"$TMP/truncated"
 	same "load truncated" --load permanent "$TMP/truncated" --unix "$SOCK_B"
 	expect_err "load truncated" "rejected the state blob"
