@@ -117,7 +117,8 @@ static ssize_t recv_first(int fd, struct request *r)
 
 /*
  * Reads a request's code and fixed body, and whatever else arrived with
- * them.  0 on success, -1 if the peer closed, stalled or failed.
+ * them.  0 on success, -1 if the peer closed or failed, -2 if it stalled
+ * mid-request.
  */
 static int recv_request(int fd, struct request *r)
 {
@@ -142,7 +143,7 @@ static int recv_request(int fd, struct request *r)
 		if (wait_readable(fd, &deadline) <= 0) {
 			log_warn("control: request 0x%x incomplete after %d ms",
 				 r->got >= 4 ? r->cmd : 0, CTRL_RECV_DEADLINE_MS);
-			return -1;
+			return -2;
 		}
 		n = read(fd, r->buf + r->got, sizeof(r->buf) - r->got);
 		if (n <= 0)
@@ -375,7 +376,11 @@ int ctrl_serve_one(struct vtpm *v, int fd, const struct ctrl_ops *ops)
 
 	if (!r)
 		return -1;
-	if (recv_request(fd, r) < 0) {
+	keep = recv_request(fd, r);
+	if (keep < 0) {
+		/* a stalled request gets swtpm's answer; the stream is lost */
+		if (keep == -2)
+			write_all(fd, out, reply_result(out, TPM_BAD_PARAMETER));
 		if (r->passed_fd >= 0)
 			close(r->passed_fd);
 		free(r);

@@ -50,6 +50,7 @@ stage "admin tool vs swtpm_ioctl, on swtpm" tests/unit/test_ioctl_tool.sh "$BUIL
 SERVER=$BUILD/cuse_tpm stage "admin tool vs swtpm_ioctl, on our socket server" \
 	tests/unit/test_ioctl_tool.sh "$BUILD/cuse_tpm_ioctl"
 stage lint lint
+stage "control socket: hostile clients" python3 tests/unit/test_ctrl_socket.py "$BUILD/cuse_tpm"
 stage "QEMU -tpmdev emulator on our socket" tests/qemu/emulator.sh
 # a results directory of its own: a benchmark may use the default meanwhile
 VM_OUT=$BUILD/vm/out-tests stage "VM: CUSE device" tests/vm/vm.sh run --timeout 1500 --mem 1536 --env BUILD="$BUILD" -- tests/vm/suite.sh
