@@ -237,6 +237,34 @@ static int print_capabilities(void)
 	return 0;
 }
 
+/* swtpm's --print-states: which blobs the state directory holds. */
+static int print_states(const struct options *o)
+{
+	static const char *const names[] = { "permall", "volatilestate",
+					     "savestate" };
+	const char *sep = "";
+	char path[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	printf("{ \"type\": \"swtpm\", \"states\": [");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s-00.%s", o->state_dir,
+			 o->tpm.tpm2 ? "tpm2" : "tpm", names[i]);
+		if (stat(path, &st) < 0) {
+			if (errno == ENOENT)
+				continue;
+			fprintf(stderr, "cuse_tpm: %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+		printf("%s {\"name\": \"%s\", \"size\": %lld}", sep, names[i],
+		       (long long)st.st_size);
+		sep = ",";
+	}
+	printf("%s] }\n", *sep ? " " : "");
+	return 0;
+}
+
 static int serve(struct daemon *d)
 {
 	const struct options *o = &d->opts;
@@ -341,6 +369,10 @@ int main(int argc, char *argv[])
 	case ACTION_PRINT_CAPABILITIES:
 		options_free(&d.opts);
 		return print_capabilities();
+	case ACTION_PRINT_STATES:
+		rc = print_states(&d.opts);
+		options_free(&d.opts);
+		return rc;
 	case ACTION_RUN:
 		break;
 	}

@@ -270,8 +270,7 @@ static int opt_migration(struct options *o, struct subopts *so, char *err,
 	if (subopts_find(so, "incoming"))
 		o->tpm.incoming = true;
 	if (subopts_find(so, "release-lock-outgoing"))
-		return fail(err, errlen, "--migration: release-lock-outgoing is "
-			    "not supported yet");
+		o->tpm.release_lock_outgoing = true;
 	return subopts_check_used(so, "migration", err, errlen);
 }
 
@@ -372,6 +371,7 @@ enum {
 	OPT_CTRL,
 	OPT_SERVER,
 	OPT_TERMINATE,
+	OPT_PRINT_STATES,
 };
 
 static const struct option long_options[] = {
@@ -395,6 +395,7 @@ static const struct option long_options[] = {
 	{ "ctrl", required_argument, NULL, OPT_CTRL },
 	{ "server", required_argument, NULL, OPT_SERVER },
 	{ "terminate", no_argument, NULL, OPT_TERMINATE },
+	{ "print-states", no_argument, NULL, OPT_PRINT_STATES },
 	{ "daemon", no_argument, NULL, 'd' },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
@@ -526,6 +527,9 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 			rc = run_subopts(o, opt_server, "server", optarg, err,
 					 errlen);
 			break;
+		case OPT_PRINT_STATES:
+			o->action = ACTION_PRINT_STATES;
+			break;
 		case OPT_TERMINATE:
 			o->terminate_on_data_close = true;
 			break;
@@ -553,6 +557,10 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 	}
 	if (optind < argc)
 		return fail(err, errlen, "unexpected argument '%s'", argv[optind]);
+	if (o->action == ACTION_PRINT_STATES && !o->state_dir)
+		o->state_dir = getenv("TPM_PATH");
+	if (o->action == ACTION_PRINT_STATES && !o->state_dir)
+		return fail(err, errlen, "--print-states needs --tpmstate dir=DIR");
 	if (o->action != ACTION_RUN)
 		return 0;
 	if (!o->dev.name && o->ctrl.type == ENDPOINT_NONE &&
@@ -591,8 +599,10 @@ void options_usage(const char *prog)
 	       "              [,disable-auto-shutdown]\n"
 	       "                         power the TPM on at start, optionally sending TPM_Startup\n"
 	       "      --locality reject-locality-4\n"
-	       "      --migration incoming\n"
-	       "                         take the state lock only once state arrives\n"
+	       "      --migration [incoming][,release-lock-outgoing]\n"
+	       "                         take the state lock only once state arrives; give\n"
+	       "                         it up once the savestate blob has been fetched\n"
+	       "      --print-states     print the state blobs in --tpmstate as JSON\n"
 	       "      --log file=PATH|fd=N[,level=N][,prefix=STR][,truncate]\n"
 	       "      --pid file=PATH|fd=N\n"
 	       "      --ctrl type=unixio,path=P[,mode=0600][,uid=N][,gid=N][,terminate]\n"

@@ -22,6 +22,7 @@ enum options_action {
 	ACTION_HELP,
 	ACTION_VERSION,
 	ACTION_PRINT_CAPABILITIES,
+	ACTION_PRINT_STATES,
 };
 
 struct options {

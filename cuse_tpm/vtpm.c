@@ -553,6 +553,16 @@ static void job_get_stateblob(struct vtpm *v, struct vtpm_job *j)
 	if (j->result == TPM_SUCCESS)
 		j->out_len = (uint32_t)blob_len;
 	free(plain);
+	/*
+	 * The savestate blob is the last a migration source hands out: the
+	 * destination may now take the lock (shared storage).  A failed
+	 * migration takes it back with PTM_LOCK_STORAGE.
+	 */
+	if (j->result == TPM_SUCCESS && st == TPMLIB_STATE_SAVE_STATE &&
+	    v->cfg.release_lock_outgoing && store_locked(v->store)) {
+		store_unlock(v->store);
+		log_info("savestate handed out: state directory unlocked");
+	}
 }
 
 ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,

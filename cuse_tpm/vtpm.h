@@ -27,6 +27,7 @@ struct vtpm_config {
 	bool disable_auto_shutdown;
 	bool reject_locality_4;
 	bool incoming;             /* lock the state only once state arrives */
+	bool release_lock_outgoing; /* unlock once the savestate blob is out */
 	bool lock;                 /* lock the state directory at all */
 };
 

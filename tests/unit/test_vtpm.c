@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct reply {
@@ -385,6 +386,54 @@ static void control_while_busy_and_cancel(void)
 	finish(&f);
 }
 
+/* Forks a process that tries the lock once: 0 if it got it. */
+static int other_process_locks(const char *dir)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		struct store s;
+
+		_exit(store_open(&s, dir, 0600, true, false) < 0 ? 2
+		      : store_lock(&s, 0) < 0			 ? 1
+								 : 0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* --migration release-lock-outgoing: the savestate blob frees the lock. */
+static void release_lock_outgoing(void)
+{
+	struct vtpm_config cfg = { .tpm2 = true, .lock = true,
+				   .release_lock_outgoing = true };
+	static struct fixture f;
+	uint8_t *blob;
+	uint32_t len, flags;
+
+	CHECK(start(&f, NULL));
+	vtpm_free(f.v);
+	f.v = vtpm_new(&cfg, &f.store, count_exit, NULL);
+	CHECK(f.v);
+	CHECK_EQ(powered(f.v), 0);
+	CHECK_EQ(other_process_locks(f.dir), 1);
+	CHECK_EQ(vtpm_get_stateblob(f.v, PTM_BLOB_TYPE_PERMANENT, 0, &blob, &len,
+				    &flags),
+		 0);
+	free(blob);
+	CHECK_EQ(other_process_locks(f.dir), 1); /* not yet */
+	CHECK_EQ(vtpm_get_stateblob(f.v, PTM_BLOB_TYPE_SAVESTATE, 0, &blob, &len,
+				    &flags),
+		 0);
+	free(blob);
+	CHECK_EQ(other_process_locks(f.dir), 0); /* the destination may lock */
+	CHECK_EQ(vtpm_lock_storage(f.v, 10), 0); /* a failed migration */
+	CHECK_EQ(other_process_locks(f.dir), 1);
+	finish(&f);
+}
+
 static void shutdown_asks_to_exit(void)
 {
 	static struct fixture f;
@@ -401,4 +450,5 @@ CHECK_MAIN(TEST(commands_need_init), TEST(locality_rules),
 	   TEST(hash_sequence_sets_established), TEST(buffer_size_clamps),
 	   TEST(info_is_libtpms_json), TEST(state_blobs_migrate),
 	   TEST(bad_blobs_change_nothing), TEST(nv_survives_restart),
-	   TEST(control_while_busy_and_cancel), TEST(shutdown_asks_to_exit))
+	   TEST(control_while_busy_and_cancel), TEST(release_lock_outgoing),
+	   TEST(shutdown_asks_to_exit))
