@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# cuse_tpm and Debian's swtpm swap TPMs both ways: a state directory one
+# wrote starts under the other, and state blobs saved from one (running,
+# with an extended PCR and an NV index) load into the other.  Both run in
+# socket mode and tpm2-tools reach them through tpm2-tss' swtpm TCTI.
+# Usage: test_swtpm_interop.sh [path/to/cuse_tpm].  PASS/FAIL lines, tally.
+set -u
+OURS=${1:-build/cuse_tpm}
+TMP=$(mktemp -d /tmp/cuse_tpm_interop.XXXXXX)
+PORT=$((20000 + RANDOM % 30000))
+export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$PORT"
+PID=
+passed=0 failed=0
+cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+pass() { echo "PASS: $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $1: $2"; failed=$((failed + 1)); }
+
+# serve IMPL DIR: that implementation on DIR, data on $PORT, control on
+# $PORT+1 (the TCTI's layout), powered and started
+serve() {
+	local bin=$1 dir=$2 i
+	[ "$bin" = swtpm ] || bin=$OURS
+	"$bin" socket --tpm2 --tpmstate "dir=$dir" \
+		--server "type=tcp,port=$PORT" --ctrl "type=tcp,port=$((PORT + 1))" \
+		--flags not-need-init,startup-clear --log "file=$TMP/$1.log" \
+		</dev/null >/dev/null 2>&1 &
+	PID=$!
+	for ((i = 0; i < 100; i++)); do
+		swtpm_ioctl --tcp "127.0.0.1:$((PORT + 1))" -c >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+halt() {
+	swtpm_ioctl --tcp "127.0.0.1:$((PORT + 1))" -s >/dev/null 2>&1
+	wait "$PID" 2>/dev/null
+	PID=
+}
+ctl() { swtpm_ioctl --tcp "127.0.0.1:$((PORT + 1))" "$@"; }
+
+NVDATA=$TMP/nvdata
+printf 'interop between two vTPMs....' >"$NVDATA"
+# fill IMPL DIR: an NV index and a PCR 16 value; records the PCR
+fill() {
+	mkdir -p "$2"
+	serve "$1" "$2" || return 1
+	tpm2_nvdefine 0x1500020 -C o -s 29 -a "ownerread|ownerwrite|authread|authwrite" >/dev/null &&
+		tpm2_nvwrite 0x1500020 -C o -i "$NVDATA" &&
+		tpm2_pcrextend 16:sha256=1111111111111111111111111111111111111111111111111111111111111111 &&
+		tpm2_pcrread sha256:16 >"$TMP/pcr.$1"
+}
+nv_is_there() { [ "$(tpm2_nvread 0x1500020 -C o -s 29 2>/dev/null)" = "$(cat "$NVDATA")" ]; }
+
+for from in swtpm cuse_tpm; do
+	to=cuse_tpm
+	[ "$from" = cuse_tpm ] && to=swtpm
+	# 1. the state directory, after an orderly shutdown
+	if fill "$from" "$TMP/dir.$from"; then
+		halt
+		if serve "$to" "$TMP/dir.$from" && nv_is_there; then
+			pass "state-dir-$from-to-$to"
+		else
+			fail "state-dir-$from-to-$to" "NV index not readable"
+		fi
+		halt
+	else
+		fail "state-dir-$from-to-$to" "could not fill $from"
+		halt
+	fi
+	# 2. the three state blobs of a running TPM
+	if fill "$from" "$TMP/run.$from"; then
+		for t in permanent volatile savestate; do
+			ctl --save "$t" "$TMP/blob.$from.$t" >/dev/null || fail "save-$t-from-$from" "swtpm_ioctl --save failed"
+		done
+		halt
+		mkdir -p "$TMP/new.$to"
+		serve "$to" "$TMP/new.$to"
+		ctl --stop >/dev/null
+		ok=1
+		for t in permanent volatile savestate; do
+			[ -s "$TMP/blob.$from.$t" ] || continue
+			ctl --load "$t" "$TMP/blob.$from.$t" >/dev/null 2>"$TMP/err" || {
+				ok=0
+				fail "load-$t-into-$to" "$(cat "$TMP/err")"
+			}
+		done
+		ctl -i >/dev/null
+		if [ $ok = 1 ] && nv_is_there && [ "$(tpm2_pcrread sha256:16)" = "$(cat "$TMP/pcr.$from")" ]; then
+			pass "blobs-$from-to-$to-keep-pcr-and-nv"
+		else
+			fail "blobs-$from-to-$to-keep-pcr-and-nv" "PCR $(tpm2_pcrread sha256:16 2>&1 | tail -1) vs $(tail -1 "$TMP/pcr.$from")"
+		fi
+		halt
+	else
+		fail "blobs-$from-to-$to-keep-pcr-and-nv" "could not fill $from"
+		halt
+	fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
