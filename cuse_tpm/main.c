@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -34,6 +36,7 @@ struct daemon {
 	struct options opts;
 	int ready_fd;     /* pipe to the waiting parent, or -1 */
 	bool ready;
+	bool failed;      /* a failure was reported already */
 	struct store store;
 	struct vtpm *vtpm;
 	struct cuse_device *dev; /* with -n */
@@ -55,6 +58,7 @@ static void report_failure(struct daemon *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	d->failed = true;
 	log_err("%s", msg);
 	if (d->ready_fd >= 0) {
 		if (write(d->ready_fd, msg, n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1) < 0)
@@ -265,6 +269,38 @@ static int print_states(const struct options *o)
 	return 0;
 }
 
+/*
+ * --runas: root is needed only to open /dev/cuse and bind sockets.  A state
+ * directory this run created is handed to the user; an existing one must
+ * already be the user's.  Dropping the uid drops every capability.
+ */
+static int drop_privileges(struct daemon *d)
+{
+	const char *user = d->opts.runas;
+	struct passwd *pw = getpwnam(user);
+
+	if (!pw) {
+		report_failure(d, "--runas: no such user '%s'", user);
+		return -1;
+	}
+	if (d->store.created && fchown(d->store.dirfd, pw->pw_uid, pw->pw_gid) < 0) {
+		report_failure(d, "cannot give %s to %s: %s", d->state_dir, user,
+			       strerror(errno));
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0) {
+		report_failure(d, "cannot become %s: %s", user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) { /* must be impossible now */
+		report_failure(d, "could regain root after --runas %s", user);
+		return -1;
+	}
+	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
 static int serve(struct daemon *d)
 {
 	const struct options *o = &d->opts;
@@ -295,6 +331,8 @@ static int serve(struct daemon *d)
 			goto out_dev;
 		}
 	}
+	if (o->runas && drop_privileges(d) < 0)
+		goto out_dev;
 	/* the lock is ours before any state is read, and in this process */
 	if (o->tpm.lock && !o->tpm.incoming) {
 		rc = store_lock(&d->store, 0);
@@ -327,7 +365,7 @@ static int serve(struct daemon *d)
 	} else if (cuse_device_run(d->dev, d->vtpm) < 0) {
 		log_err("the CUSE loop failed");
 	}
-	if (!d->ready)
+	if (!d->ready && !d->failed)
 		report_failure(d, "the kernel did not create /dev/%s: is the "
 			       "name already taken by another CUSE device?",
 			       o->dev.name);

@@ -514,7 +514,8 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 				    "supported yet", c == OPT_KEY ? "key"
 								 : "migration-key");
 		case 'r':
-			return fail(err, errlen, "--runas is not supported yet");
+			o->runas = optarg;
+			break;
 		case 'R':
 			return fail(err, errlen, "--chroot is not supported");
 		case OPT_PRINT_CAPABILITIES:
@@ -614,6 +615,9 @@ void options_usage(const char *prog)
 	       "      --terminate        end when the data connection closes\n"
 	       "      --print-capabilities\n"
 	       "                         print the supported features as JSON\n"
+	       "  -r, --runas USER       become USER (and its groups) once /dev/cuse and the\n"
+	       "                         sockets are open; a state dir created here is given\n"
+	       "                         to USER\n"
 	       "  -f, --foreground       stay in the foreground\n"
 	       "  -d, --daemon           go to the background once ready (the default,\n"
 	       "                         except after 'socket')\n"

@@ -33,6 +33,7 @@ struct options {
 	const char *state_dir;
 	mode_t state_mode;
 	bool durable;
+	const char *runas;      /* user to become once /dev/cuse is open */
 	const char *pid_file;
 	int pid_fd;
 	bool foreground;

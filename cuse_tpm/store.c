@@ -53,7 +53,9 @@ int store_open(struct store *s, const char *dir, mode_t mode, bool tpm2,
 	s->mode = mode;
 	s->tpm2 = tpm2;
 	s->durable = durable;
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0750) == 0)
+		s->created = true;
+	else if (errno != EEXIST)
 		return -errno;
 	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dirfd < 0)

@@ -32,6 +32,7 @@ struct store {
 	mode_t mode;      /* of state files */
 	bool tpm2;        /* selects tpm2-00.* or tpm-00.* names */
 	bool durable;     /* fsync file and directory before acknowledging */
+	bool created;     /* store_open() made the directory */
 	struct store_cache cache[STORE_NBLOBS];
 };
 

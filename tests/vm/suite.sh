@@ -298,11 +298,29 @@ PY
 	stop_daemon
 }
 
+# ---------------------------------------------------------------------------
+# --runas: the serving process is the user, holds no capability, and every
+# state file it writes is the user's.
+group_runas() {
+	local pid out
+	rm -rf "$STATE" /tmp/vtpm.pid
+	start_daemon --runas nobody --flags not-need-init,startup-clear ||
+		{ fail runas-daemon "could not start"; return; }
+	pid=$(daemon_pid)
+	out=$(awk '/^Uid:/ {print $2} /^CapEff:/ {print $2}' /proc/"$pid"/status | tr '\n' ' ')
+	if [ "$out" = "65534 0000000000000000 " ]; then pass runas-uid-and-no-capabilities; else fail runas-uid-and-no-capabilities "$out"; fi
+	check runas-serves tpm2_nvdefine 0x1500030 -C o -s 8 -a "ownerread|ownerwrite"
+	out=$(find "$STATE" -mindepth 1 ! -user nobody)
+	if [ -z "$out" ] && [ -n "$(ls "$STATE")" ]; then pass runas-state-files-owned-by-user; else fail runas-state-files-owned-by-user "$out"; fi
+	check runas-stops stop_daemon
+}
+
 want daemon && group_daemon
 want devtest && group_devtest
 want ioctl && group_ioctl
 want tpm2tools && group_tpm2tools
 want tpm12 && group_tpm12
 want passthrough && group_passthrough
+want runas && group_runas
 want asan && group_asan
 exit 0
