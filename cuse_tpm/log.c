@@ -10,14 +10,16 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 static struct {
 	int fd;
 	bool owned;
+	bool syslog;
 	unsigned level;
 	char prefix[64];
-} sink = { .fd = STDERR_FILENO, .level = LOG_WARN };
+} sink = { .fd = STDERR_FILENO, .level = LOGL_WARN };
 
 int log_open(const struct log_config *cfg)
 {
@@ -47,8 +49,18 @@ int log_open(const struct log_config *cfg)
 	return 0;
 }
 
+void log_to_syslog(void)
+{
+	openlog("cuse_tpm", LOG_PID, LOG_DAEMON);
+	sink.syslog = true;
+	sink.prefix[0] = '\0';
+}
+
 void log_close(void)
 {
+	if (sink.syslog)
+		closelog();
+	sink.syslog = false;
 	if (sink.owned)
 		close(sink.fd);
 	sink.fd = STDERR_FILENO;
@@ -66,7 +78,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (sink.fd < 0 || (unsigned)level > sink.level)
+	if ((sink.fd < 0 && !sink.syslog) || (unsigned)level > sink.level)
 		return;
 	n = snprintf(line, sizeof(line), "%s", sink.prefix);
 	va_start(ap, fmt);
@@ -78,6 +90,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		n = sizeof(line) - 2;
 	if (n == 0 || line[n - 1] != '\n')
 		line[n++] = '\n';
+	if (sink.syslog) {
+		static const int prio[] = { LOG_ERR, LOG_ERR, LOG_WARNING,
+					    LOG_INFO, LOG_DEBUG, LOG_DEBUG };
+
+		line[n - 1] = '\0';
+		syslog(prio[level < 5 ? level : 5], "%s", line);
+		return;
+	}
 	/* One write per line keeps lines whole across threads. */
 	if (write(sink.fd, line, n) < 0)
 		return;

@@ -5,12 +5,13 @@
 
 #include <stdbool.h>
 
+/* Levels as swtpm numbers them (syslog.h owns the LOG_* names). */
 enum log_level {
-	LOG_ERR = 1,
-	LOG_WARN = 2,
-	LOG_INFO = 3,
-	LOG_DEBUG = 4,
-	LOG_TPMLIB = 5, /* and above: libtpms' own debug output too */
+	LOGL_ERR = 1,
+	LOGL_WARN = 2,
+	LOGL_INFO = 3,
+	LOGL_DEBUG = 4,
+	LOGL_TPMLIB = 5, /* and above: libtpms' own debug output too */
 };
 
 struct log_config {
@@ -19,7 +20,11 @@ struct log_config {
 	unsigned level;
 	const char *prefix;
 	bool truncate;
+	bool use_syslog;  /* no file or fd given and no terminal: syslog/journal */
 };
+
+/* A daemon without a log of its own logs to syslog (the journal) from now. */
+void log_to_syslog(void);
 
 /* Opens the sink; on failure returns -errno and logging stays on stderr. */
 int log_open(const struct log_config *cfg);
@@ -30,9 +35,9 @@ int log_fd(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_err(...) log_msg(LOGL_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOGL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOGL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOGL_DEBUG, __VA_ARGS__)
 
 #endif

@@ -191,6 +191,9 @@ static void daemonize(struct daemon *d)
 	close(pfd[0]);
 	d->ready_fd = pfd[1];
 	setsid();
+	/* stderr is about to go: without a log of its own, use the journal */
+	if (!d->opts.log.file && d->opts.log.fd < 0)
+		log_to_syslog();
 	/*
 	 * Keep no descriptor of the starting terminal or pipe: a caller that
 	 * reads our output until EOF must not wait for the daemon's end.  What
