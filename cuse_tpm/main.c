@@ -234,13 +234,29 @@ static void wait_for_exit(void)
 	log_info("signal %d: ending the TPM", sig);
 }
 
+/*
+ * swtpm's JSON, so libvirt and other tools that probe swtpm probe us alike;
+ * only features this build really has are listed.
+ */
 static int print_capabilities(void)
 {
-	printf("{ \"type\": \"cuse_tpm\", \"features\": [ \"tpm-2.0\", "
-	       "\"tpm-1.2\", \"flags-opt-startup\", "
-	       "\"flags-opt-disable-auto-shutdown\", \"tpmstate-opt-lock\" ], "
-	       "\"version\": \"%s\" }\n",
-	       CUSE_TPM_VERSION);
+	static const char *const features[] = {
+		"tpm-1.2",
+		"tpm-2.0",
+		"flags-opt-startup",
+		"flags-opt-disable-auto-shutdown",
+		"ctrl-opt-terminate",
+		"cmdarg-print-states",
+		"cmdarg-migration",
+		"nvram-backend-dir",
+		"tpmstate-opt-lock",
+	};
+	size_t i;
+
+	printf("{ \"type\": \"swtpm\", \"features\": [ ");
+	for (i = 0; i < sizeof(features) / sizeof(features[0]); i++)
+		printf("%s\"%s\"", i ? ", " : "", features[i]);
+	printf(" ], \"version\": \"%s\" }\n", CUSE_TPM_VERSION);
 	return 0;
 }
 

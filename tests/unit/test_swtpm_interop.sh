@@ -101,5 +101,26 @@ for from in swtpm cuse_tpm; do
 		halt
 	fi
 done
+# libvirt's own command line for swtpm, with the program name changed
+mkdir -p "$TMP/libvirt"
+"$OURS" socket --ctrl "type=unixio,path=$TMP/libvirt/sock,mode=0600" \
+	--tpmstate "dir=$TMP/libvirt,mode=0600,lock" --log "file=$TMP/libvirt.log" \
+	--terminate --tpm2 </dev/null >/dev/null 2>&1 &
+PID=$!
+for ((i = 0; i < 100; i++)); do [ -S "$TMP/libvirt/sock" ] && break; sleep 0.05; done
+if [ "$(stat -c %a "$TMP/libvirt/sock" 2>/dev/null)" = 600 ] &&
+	swtpm_ioctl --unix "$TMP/libvirt/sock" -i >/dev/null &&
+	swtpm_ioctl --unix "$TMP/libvirt/sock" -s >/dev/null && wait "$PID"; then
+	pass libvirt-command-line
+else
+	fail libvirt-command-line "socket mode $(stat -c %a "$TMP/libvirt/sock" 2>&1)"
+fi
+PID=
+out=$("$OURS" --print-capabilities)
+if python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["type"]=="swtpm" and "tpm-2.0" in d["features"]' <<<"$out"; then
+	pass print-capabilities-is-swtpm-json
+else
+	fail print-capabilities-is-swtpm-json "$out"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
