@@ -73,8 +73,8 @@ uint32_t blob_unwrap_migration(const uint8_t *buf, size_t len, uint8_t **out,
 /*
  * With keys.  Keys may be NULL; a key's len must be 16 or 32.  Besides the
  * codes above these return TPM_KEYNOTFOUND when a layer is encrypted and its
- * key is NULL; TPM_BAD_KEY_PROPERTY when the header announces the other key
- * size; TPM_DECRYPT_ERROR when the HMAC does not match (a wrong key or
+ * key is NULL; TPM_BAD_KEY_PROPERTY when a key is not 16 or 32 bytes long or
+ * the header announces the other size; TPM_DECRYPT_ERROR when the HMAC does not match (a wrong key or
  * altered bytes), the padding or the legacy hash is bad, or a state file is
  * plain although a key was given (accepting it would let whoever can write
  * the state directory swap in a state of their choosing); TPM_FAIL when

@@ -50,6 +50,7 @@ stage "admin tool vs swtpm_ioctl, on swtpm" tests/unit/test_ioctl_tool.sh "$BUIL
 SERVER=$BUILD/cuse_tpm stage "admin tool vs swtpm_ioctl, on our socket server" \
 	tests/unit/test_ioctl_tool.sh "$BUILD/cuse_tpm_ioctl"
 stage lint lint
+stage "state encryption vs swtpm" tests/unit/test_swtpm_files.sh "$BUILD/tests/blobtool"
 stage "swtpm interop: state dirs and blobs, both ways" tests/unit/test_swtpm_interop.sh "$BUILD/cuse_tpm"
 stage "crash: SIGKILL under NV writes" python3 tests/unit/test_crash.py "$BUILD/cuse_tpm" 300
 stage "control socket: hostile clients" python3 tests/unit/test_ctrl_socket.py "$BUILD/cuse_tpm"
