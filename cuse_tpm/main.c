@@ -38,6 +38,7 @@ struct daemon {
 	bool ready;
 	bool failed;      /* a failure was reported already */
 	struct store store;
+	struct crypt_key file_key, migration_key;
 	struct vtpm *vtpm;
 	struct cuse_device *dev; /* with -n */
 	struct server *srv;      /* with --ctrl or --server */
@@ -247,6 +248,8 @@ static int print_capabilities(void)
 		"flags-opt-disable-auto-shutdown",
 		"ctrl-opt-terminate",
 		"cmdarg-print-states",
+		"cmdarg-key-fd",
+		"cmdarg-pwd-fd",
 		"cmdarg-migration",
 		"nvram-backend-dir",
 		"tpmstate-opt-lock",
@@ -326,6 +329,16 @@ static int serve(struct daemon *d)
 	char err[512];
 	int rc;
 
+	if ((o->has_key &&
+	     crypt_key_load(&o->key_spec, &d->file_key, err, sizeof(err)) < 0) ||
+	    (o->has_migration_key &&
+	     crypt_key_load(&o->migration_key_spec, &d->migration_key, err,
+			    sizeof(err)) < 0)) {
+		report_failure(d, "%s", err);
+		return 1;
+	}
+	if (o->has_migration_key)
+		d->opts.tpm.migration_key = &d->migration_key;
 	rc = store_open(&d->store, o->state_dir, o->state_mode, o->tpm.tpm2,
 			o->durable);
 	if (rc < 0) {
@@ -333,6 +346,8 @@ static int serve(struct daemon *d)
 			       o->state_dir, strerror(-rc));
 		return 1;
 	}
+	if (o->has_key)
+		d->store.key = &d->file_key;
 	if (!realpath(o->state_dir, d->state_dir))
 		snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
 	if (o->dev.name) {
@@ -395,6 +410,8 @@ out_dev:
 	cuse_device_free(d->dev);
 out_store:
 	store_close(&d->store);
+	crypt_key_wipe(&d->file_key);
+	crypt_key_wipe(&d->migration_key);
 	if (o->pid_file && d->ready)
 		unlink(o->pid_file);
 	return d->ready ? 0 : 1;

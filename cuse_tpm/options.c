@@ -509,10 +509,17 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 			/* accepted for command-line compatibility; no filter yet */
 			break;
 		case OPT_KEY:
+			if (crypt_key_spec_parse(optarg, &o->key_spec, err,
+						 errlen) < 0)
+				return -1;
+			o->has_key = true;
+			break;
 		case OPT_MIGRATION_KEY:
-			return fail(err, errlen, "--%s: state encryption is not "
-				    "supported yet", c == OPT_KEY ? "key"
-								 : "migration-key");
+			if (crypt_key_spec_parse(optarg, &o->migration_key_spec,
+						 err, errlen) < 0)
+				return -1;
+			o->has_migration_key = true;
+			break;
 		case 'r':
 			o->runas = optarg;
 			break;
@@ -599,6 +606,11 @@ void options_usage(const char *prog)
 	       "      --flags [not-need-init][,startup-clear|startup-state|startup-deactivated|startup-none]\n"
 	       "              [,disable-auto-shutdown]\n"
 	       "                         power the TPM on at start, optionally sending TPM_Startup\n"
+	       "      --key file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove]\n"
+	       "      --key pwdfile=F|pwdfd=N[,mode=...][,kdf=pbkdf2|sha512][,remove]\n"
+	       "                         encrypt the state files (swtpm's format)\n"
+	       "      --migration-key ...  the same syntax: encrypt blobs that leave by\n"
+	       "                         GET_STATEBLOB\n"
 	       "      --locality reject-locality-4\n"
 	       "      --migration [incoming][,release-lock-outgoing]\n"
 	       "                         take the state lock only once state arrives; give\n"

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "crypt.h"
 #include "cuse.h"
 #include "log.h"
 #include "server.h"
@@ -33,6 +34,9 @@ struct options {
 	const char *state_dir;
 	mode_t state_mode;
 	bool durable;
+	bool has_key, has_migration_key;
+	struct crypt_key_spec key_spec;        /* --key */
+	struct crypt_key_spec migration_key_spec; /* --migration-key */
 	const char *runas;      /* user to become once /dev/cuse is open */
 	const char *pid_file;
 	int pid_fd;

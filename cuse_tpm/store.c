@@ -4,6 +4,7 @@
 #include "blob.h"
 #include "log.h"
 
+#include <libtpms/tpm_error.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -196,8 +197,12 @@ int store_load(struct store *s, enum store_blob b, uint8_t **data, size_t *len)
 	}
 	if (rc < 0)
 		return rc;
-	if (blob_unwrap_file(file, flen, data, len)) {
-		log_err("%s/%s is not a valid state file", s->dir, name);
+	rc = (int)blob_unwrap_file_key(file, flen, s->key, data, len);
+	if (rc) {
+		log_err("%s/%s cannot be read: %s", s->dir, name,
+			rc == TPM_KEYNOTFOUND	? "it is encrypted and no --key was given"
+			: rc == TPM_DECRYPT_ERROR ? "wrong key, or the file was altered"
+						  : "not a valid state file");
 		free(file);
 		return -EBADMSG;
 	}
@@ -264,7 +269,7 @@ int store_save(struct store *s, enum store_blob b, const uint8_t *data,
 
 	if (c->valid && c->data && c->len == len && memcmp(c->data, data, len) == 0)
 		return 0;
-	if (blob_wrap_file(data, len, &file, &flen))
+	if (blob_wrap_file_key(data, len, s->key, &file, &flen))
 		return -ENOMEM;
 	rc = replace_file(s, b, file, flen);
 	free(file);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "crypt.h"
+
 enum store_blob {
 	STORE_PERMALL,
 	STORE_VOLATILE,
@@ -33,6 +35,7 @@ struct store {
 	bool tpm2;        /* selects tpm2-00.* or tpm-00.* names */
 	bool durable;     /* fsync file and directory before acknowledging */
 	bool created;     /* store_open() made the directory */
+	const struct crypt_key *key; /* --key: files are encrypted, or NULL */
 	struct store_cache cache[STORE_NBLOBS];
 };
 

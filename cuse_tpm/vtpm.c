@@ -31,6 +31,7 @@ struct vtpm_job {
 	ptm_res result;
 	/* inputs */
 	uint32_t arg;
+	uint32_t flags; /* PTM_STATE_FLAG_* of a state blob request */
 	const uint8_t *data;
 	uint32_t len;
 	/* outputs */
@@ -397,8 +398,8 @@ ptm_res vtpm_cancel(struct vtpm *v)
 
 ptm_res vtpm_get_config(struct vtpm *v, uint32_t *flags)
 {
-	(void)v;
-	*flags = 0; /* no state or migration key in this build */
+	*flags = (v->store->key ? PTM_CONFIG_FLAG_FILE_KEY : 0) |
+		 (v->cfg.migration_key ? PTM_CONFIG_FLAG_MIGRATION_KEY : 0);
 	return TPM_SUCCESS;
 }
 
@@ -546,10 +547,20 @@ static void job_get_stateblob(struct vtpm *v, struct vtpm_job *j)
 		/* from libtpms' memory: the files may be behind or absent */
 		j->result = TPMLIB_GetState(st, &plain, &plain_len);
 	}
-	/* no state of this kind (a TPM 2 rarely has a savestate): no blob */
-	if (j->result == TPM_SUCCESS && plain_len)
-		j->result = blob_wrap_migration(plain, plain_len, &j->out,
-						&blob_len);
+	/*
+	 * No state of this kind (a TPM 2 rarely has a savestate): no blob.
+	 * The inner layer keeps the state key unless the client asked for it
+	 * decrypted; the migration key, if any, wraps it all.
+	 */
+	if (j->result == TPM_SUCCESS && plain_len) {
+		const struct crypt_key *inner =
+			j->flags & PTM_STATE_FLAG_DECRYPTED ? NULL : v->store->key;
+
+		j->result = blob_wrap_migration_key(plain, plain_len, inner,
+						    v->cfg.migration_key,
+						    &j->out, &blob_len);
+		j->out1 = inner ? PTM_STATE_FLAG_ENCRYPTED : 0;
+	}
 	if (j->result == TPM_SUCCESS)
 		j->out_len = (uint32_t)blob_len;
 	free(plain);
@@ -568,9 +579,9 @@ static void job_get_stateblob(struct vtpm *v, struct vtpm_job *j)
 ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,
 			   uint8_t **blob, uint32_t *len, uint32_t *flags_out)
 {
-	struct vtpm_job j = { .run = job_get_stateblob, .arg = type };
+	struct vtpm_job j = { .run = job_get_stateblob, .arg = type,
+			      .flags = flags_in };
 
-	(void)flags_in; /* without a state key the blob is always decrypted */
 	*blob = NULL;
 	*len = 0;
 	*flags_out = 0;
@@ -579,6 +590,7 @@ ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,
 	if (run_job(v, &j) == TPM_SUCCESS) {
 		*blob = j.out;
 		*len = j.out_len;
+		*flags_out = j.out1;
 		log_debug("got %s state blob: %u bytes", blob_type_names[type],
 			  *len);
 	}
@@ -597,7 +609,9 @@ static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
 	j->result = ensure_locked(v, 0);
 	if (j->result)
 		return;
-	j->result = blob_unwrap_migration(j->data, j->len, &plain, &plain_len);
+	j->result = blob_unwrap_migration_key(
+		j->data, j->len, j->flags & PTM_STATE_FLAG_ENCRYPTED,
+		v->store->key, v->cfg.migration_key, &plain, &plain_len);
 	if (j->result) {
 		log_err("refusing %s state blob: not a valid blob (0x%x)",
 			blob_type_names[j->arg], j->result);
@@ -616,12 +630,10 @@ ptm_res vtpm_set_stateblob(struct vtpm *v, uint32_t type, uint32_t flags,
 			   const uint8_t *blob, uint32_t len)
 {
 	struct vtpm_job j = { .run = job_set_stateblob, .arg = type,
-			      .data = blob, .len = len };
+			      .data = blob, .len = len, .flags = flags };
 
 	if (!state_type(type))
 		return TPM_BAD_PARAMETER;
-	if (flags & PTM_STATE_FLAG_ENCRYPTED)
-		return TPM_KEYNOTFOUND; /* no state key to decrypt with */
 	if (len > VTPM_MAX_BLOB)
 		return TPM_SIZE;
 	return run_job(v, &j);

@@ -29,6 +29,8 @@ struct vtpm_config {
 	bool incoming;             /* lock the state only once state arrives */
 	bool release_lock_outgoing; /* unlock once the savestate blob is out */
 	bool lock;                 /* lock the state directory at all */
+	/* --migration-key: blobs leave and arrive encrypted with it, or NULL */
+	const struct crypt_key *migration_key;
 };
 
 /* Called on the worker thread with the response of a data command. */
