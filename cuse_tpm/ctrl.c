@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "ctrl.h"
 
+#include "byteorder.h"
+#include "io.h"
 #include "log.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <libtpms/tpm_error.h>
 #include <poll.h>
@@ -22,20 +23,6 @@ struct request {
 	size_t got;    /* bytes in buf, the code included */
 	int passed_fd; /* from SCM_RIGHTS, or -1 */
 };
-
-static uint32_t be32_at(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return be32toh(v);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, sizeof(v));
-}
 
 /* The fixed part of each request's body; what follows is streamed. */
 static size_t body_needed(uint32_t cmd)
@@ -135,7 +122,7 @@ static int recv_request(int fd, struct request *r)
 	r->got = (size_t)n;
 	for (;;) {
 		if (r->got >= 4) {
-			r->cmd = be32_at(r->buf);
+			r->cmd = get_be32(r->buf);
 			needed = 4 + body_needed(r->cmd);
 		}
 		if (r->got >= needed)
@@ -150,21 +137,6 @@ static int recv_request(int fd, struct request *r)
 			return -1;
 		r->got += (size_t)n;
 	}
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* Reads exactly @len bytes, each part within the request deadline. */
@@ -196,8 +168,8 @@ static size_t reply_result(uint8_t *out, ptm_res res)
 static size_t handle_get_stateblob(struct vtpm *v, const uint8_t *body,
 				   uint8_t **blob_out, uint8_t *out)
 {
-	uint32_t flags = be32_at(body), type = be32_at(body + 4);
-	uint32_t offset = be32_at(body + 8), len = 0, oflags = 0, left;
+	uint32_t flags = get_be32(body), type = get_be32(body + 4);
+	uint32_t offset = get_be32(body + 8), len = 0, oflags = 0, left;
 	uint8_t *blob = NULL;
 	ptm_res res;
 
@@ -227,14 +199,16 @@ size_t ctrl_handle(struct vtpm *v, uint32_t cmd, const uint8_t *body,
 		return reply_result(out, TPM_BAD_PARAMETER);
 	switch (cmd) {
 	case CMD_GET_CAPABILITY: {
-		uint64_t caps = htobe64(vtpm_get_capability(v) | PTM_CAP_SET_DATAFD);
+		uint64_t caps = vtpm_get_capability(v) | PTM_CAP_SET_DATAFD;
 
-		memcpy(out, &caps, sizeof(caps));
-		return sizeof(caps);
+		/* QEMU reads these 8 bytes as one big-endian word */
+		put_be32(out, (uint32_t)(caps >> 32));
+		put_be32(out + 4, (uint32_t)caps);
+		return 8;
 	}
 	case CMD_INIT:
 		return reply_result(out, len != 4 ? TPM_BAD_PARAMETER
-						  : vtpm_init(v, be32_at(body)));
+						  : vtpm_init(v, get_be32(body)));
 	case CMD_SHUTDOWN:
 		return reply_result(out, vtpm_shutdown(v));
 	case CMD_GET_TPMESTABLISHED: {
@@ -272,7 +246,7 @@ size_t ctrl_handle(struct vtpm *v, uint32_t cmd, const uint8_t *body,
 	case CMD_SET_BUFFERSIZE: {
 		uint32_t actual, min, max;
 
-		res = vtpm_set_buffersize(v, be32_at(body), &actual, &min, &max);
+		res = vtpm_set_buffersize(v, get_be32(body), &actual, &min, &max);
 		if (res)
 			return reply_result(out, res);
 		put_be32(out, res);
@@ -282,13 +256,11 @@ size_t ctrl_handle(struct vtpm *v, uint32_t cmd, const uint8_t *body,
 		return 16;
 	}
 	case CMD_GET_INFO: {
-		uint64_t flags;
-		uint32_t offset = be32_at(body + 8);
+		uint32_t offset = get_be32(body + 8);
 		char *json = NULL;
 		size_t total, n;
 
-		memcpy(&flags, body, sizeof(flags));
-		res = vtpm_get_info(v, be64toh(flags), &json);
+		res = vtpm_get_info(v, get_be64(body), &json);
 		if (res || offset >= strlen(json)) {
 			free(json);
 			return reply_result(out, res ? res : TPM_BAD_PARAMETER);
@@ -305,7 +277,7 @@ size_t ctrl_handle(struct vtpm *v, uint32_t cmd, const uint8_t *body,
 		return 12 + n;
 	}
 	case CMD_LOCK_STORAGE:
-		return reply_result(out, vtpm_lock_storage(v, be32_at(body)));
+		return reply_result(out, vtpm_lock_storage(v, get_be32(body)));
 	default:
 		log_warn("control: unknown command 0x%x", cmd);
 		return reply_result(out, TPM_BAD_ORDINAL);
@@ -315,7 +287,7 @@ size_t ctrl_handle(struct vtpm *v, uint32_t cmd, const uint8_t *body,
 /* Hashes what came with the request, then the rest from the stream. */
 static ptm_res stream_hash_data(struct vtpm *v, int fd, const struct request *r)
 {
-	uint32_t remain = be32_at(r->buf + 4);
+	uint32_t remain = get_be32(r->buf + 4);
 	size_t have = r->got - 8;
 	uint8_t chunk[CTRL_BODY_MAX];
 	ptm_res res;
@@ -339,8 +311,8 @@ static ptm_res stream_hash_data(struct vtpm *v, int fd, const struct request *r)
 static int stream_set_stateblob(struct vtpm *v, int fd, const struct request *r,
 				ptm_res *res)
 {
-	uint32_t flags = be32_at(r->buf + 4), type = be32_at(r->buf + 8);
-	uint32_t total = be32_at(r->buf + 12);
+	uint32_t flags = get_be32(r->buf + 4), type = get_be32(r->buf + 8);
+	uint32_t total = get_be32(r->buf + 12);
 	size_t have = r->got - 16;
 	uint8_t *blob;
 
@@ -380,7 +352,7 @@ int ctrl_serve_one(struct vtpm *v, int fd, const struct ctrl_ops *ops)
 	if (keep < 0) {
 		/* a stalled request gets swtpm's answer; the stream is lost */
 		if (keep == -2)
-			write_all(fd, out, reply_result(out, TPM_BAD_PARAMETER));
+			io_write_all(fd, out, reply_result(out, TPM_BAD_PARAMETER));
 		if (r->passed_fd >= 0)
 			close(r->passed_fd);
 		free(r);
@@ -417,9 +389,9 @@ int ctrl_serve_one(struct vtpm *v, int fd, const struct ctrl_ops *ops)
 	if (r->passed_fd >= 0)
 		close(r->passed_fd); /* a descriptor nobody asked for */
 	log_debug("control: reply of %zu bytes, result 0x%x", out_len,
-		  out_len >= 4 ? be32_at(out) : 0);
-	if (write_all(fd, out, out_len) < 0 ||
-	    (blob && write_all(fd, blob, be32_at(out + 12)) < 0))
+		  out_len >= 4 ? get_be32(out) : 0);
+	if (io_write_all(fd, out, out_len) < 0 ||
+	    (blob && io_write_all(fd, blob, get_be32(out + 12)) < 0))
 		keep = -1;
 	free(blob);
 	free(r);

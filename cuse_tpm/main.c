@@ -460,6 +460,8 @@ int main(int argc, char *argv[])
 	if (!d.opts.foreground)
 		daemonize(&d);
 	d.main_thread = pthread_self();
+	/* a client that hangs up mid-reply is an error return, not our end */
+	signal(SIGPIPE, SIG_IGN);
 	d.opts.data.terminate = d.opts.terminate_on_data_close;
 	if (!d.opts.dev.name) {
 		/* without libfuse's handlers the signals are sigwait()ed */

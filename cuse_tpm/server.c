@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include "ctrl.h"
+#include "io.h"
 #include "log.h"
 #include "tpmlib.h"
 
@@ -196,21 +197,6 @@ static void *ctrl_thread(void *arg)
 
 /* ---- data ------------------------------------------------------------- */
 
-static int read_full(int fd, uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* One command in, one response out; -1 closes the connection. */
 static int serve_command(struct server *s, int fd)
 {
@@ -218,7 +204,7 @@ static int serve_command(struct server *s, int fd)
 	uint32_t size;
 	int n;
 
-	if (read_full(fd, cmd, 6) < 0)
+	if (io_read_full(fd, cmd, 6) < 0)
 		return -1;
 	size = tpm_header_size(cmd);
 	if (size < TPM_HEADER_SIZE || size > vtpm_max_command(s->vtpm) ||
@@ -226,21 +212,11 @@ static int serve_command(struct server *s, int fd)
 		log_warn("data: refusing a command of %u bytes", size);
 		return -1; /* no way to find the next command's start */
 	}
-	if (read_full(fd, cmd + 6, size - 6) < 0)
+	if (io_read_full(fd, cmd + 6, size - 6) < 0)
 		return -1;
 	n = vtpm_execute(s->vtpm, cmd, size, resp, sizeof(resp));
-	if (n < 0)
+	if (n < 0 || io_write_all(fd, resp, (size_t)n) < 0)
 		return -1;
-	while (n > 0) {
-		ssize_t w = send(fd, resp, (size_t)n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		memmove(resp, resp + w, (size_t)(n - w));
-		n -= (int)w;
-	}
 	return s->data.ep.disconnect ? -1 : 0;
 }
 

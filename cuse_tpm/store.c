@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include "blob.h"
+#include "io.h"
 #include "log.h"
 
 #include <libtpms/tpm_error.h>
@@ -211,22 +212,6 @@ int store_load(struct store *s, enum store_blob b, uint8_t **data, size_t *len)
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /*
  * Write a temporary file, fsync it, rename it over the old one, fsync the
  * directory: after a crash the file is either the old or the new version.
@@ -243,7 +228,7 @@ static int replace_file(struct store *s, enum store_blob b, const uint8_t *buf,
 		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, s->mode);
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, buf, len);
+	rc = io_write_all(fd, buf, len);
 	if (rc == 0 && s->durable && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && rc == 0)

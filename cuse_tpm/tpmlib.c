@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "tpmlib.h"
 
+#include "byteorder.h"
 #include "log.h"
 
 #include <errno.h>
@@ -23,26 +24,6 @@
  * here.  Set once by tpmlib_setup().
  */
 static struct tpmlib *active;
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
 
 uint32_t tpm_header_size(const uint8_t *cmd)
 {
