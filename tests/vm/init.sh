@@ -46,7 +46,7 @@ done </etc/vm-modules
 mkdir -p /ctl "$newroot"
 p9mount vmctl /ctl cache=none || fail "cannot mount the control share"
 # Written by vm.sh; sets these.
-vm_out='' vm_start='' vm_end='' vm_debug=0
+vm_out='' vm_cwd='' vm_start='' vm_end='' vm_debug=0
 # shellcheck source=/dev/null
 . /ctl/config || fail "cannot read /ctl/config"
 
@@ -73,7 +73,21 @@ ln -sf /proc/self/fd/1 "$r/dev/stdout"
 ln -sf /proc/self/fd/2 "$r/dev/stderr"
 mount -t proc proc "$r/proc" || fail "cannot mount /proc"
 mount -t sysfs sysfs "$r/sys" || fail "cannot mount /sys"
+# A checkout under /tmp (where CI may clone) must stay visible through the
+# fresh /tmp: its top directory is bound back in from the host's root.
+case $vm_cwd in
+/tmp/?*)
+	top=${vm_cwd#/tmp/}
+	top=${top%%/*}
+	mkdir -p /hosttmp
+	mount --bind "$r/tmp/$top" /hosttmp || fail "cannot keep /tmp/$top"
+	;;
+esac
 mount -t tmpfs -o mode=1777 tmpfs "$r/tmp" || fail "cannot mount /tmp"
+if [ -d /hosttmp ]; then
+	mkdir -p "$r/tmp/$top"
+	mount --move /hosttmp "$r/tmp/$top" || fail "cannot put /tmp/$top back"
+fi
 mount -t tmpfs -o mode=0755 tmpfs "$r/run" || fail "cannot mount /run"
 
 # The results directory appears at the host's path, so a test can hand paths

@@ -13,7 +13,8 @@
 #
 # run boots the guest, runs COMMAND as root in the directory vm.sh was called
 # from, prints its output and exits with its status.  Inside the guest /tmp
-# and /run are fresh tmpfs, HOME=/tmp, VM_GUEST=1 and VM_OUT is set.
+# and /run are fresh tmpfs (but for the tree of the directory vm.sh was
+# called from, if it lies there), HOME=/tmp, VM_GUEST=1 and VM_OUT is set.
 #
 # Environment:
 #   VM_OUT     host directory shared read-write with the guest, at the same
@@ -384,8 +385,11 @@ cmd_run() {
 	token=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 	start="=== vm start $token ==="
 	end="=== vm end $token ==="
+	local cwd
+	cwd=$(pwd -P)
 	{
 		printf 'vm_out=%s\n' "$(sh_quote "$out")"
+		printf 'vm_cwd=%s\n' "$(sh_quote "$cwd")"
 		printf 'vm_start=%s\n' "$(sh_quote "$start")"
 		printf 'vm_end=%s\n' "$(sh_quote "$end")"
 		printf 'vm_debug=%s\n' "$([[ ${VM_DEBUG:-0} == 1 ]] && echo 1 || echo 0)"
@@ -393,8 +397,6 @@ cmd_run() {
 
 	# The command travels as a bash script run by the host's own bash inside
 	# the guest, so %q quoting round-trips any argument exactly.
-	local cwd
-	cwd=$(pwd -P)
 	{
 		printf 'cd -- %q || { echo "vm.sh: cannot enter %q in the guest (/tmp and /run are fresh tmpfs there)" >&2; exit 125; }\n' "$cwd" "$cwd"
 		printf 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n'
