@@ -234,6 +234,41 @@ size_t tpm2_nv_read(uint8_t *buf, uint32_t index, uint16_t len,
 	return end(&o);
 }
 
+size_t tpm2_start_auth_session(uint8_t *buf)
+{
+	static const uint8_t nonce[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+					   12, 13, 14, 15, 16 };
+	struct out o = begin(buf, TPM2_ST_NO_SESSIONS, 0x176);
+
+	u32(&o, 0x40000007); /* tpmKey: none */
+	u32(&o, 0x40000007); /* bind: none */
+	u16(&o, sizeof(nonce));
+	bytes(&o, nonce, sizeof(nonce));
+	u16(&o, 0);      /* encryptedSalt */
+	u8(&o, 0x00);    /* TPM_SE_HMAC */
+	u16(&o, 0x0010); /* symmetric: NULL */
+	u16(&o, TPM2_ALG_SHA256);
+	return end(&o);
+}
+
+size_t tpm2_read_public(uint8_t *buf, uint32_t handle)
+{
+	struct out o = begin(buf, TPM2_ST_NO_SESSIONS, 0x173);
+
+	u32(&o, handle);
+	return end(&o);
+}
+
+size_t tpm2_get_handles(uint8_t *buf, uint32_t first, uint32_t count)
+{
+	struct out o = begin(buf, TPM2_ST_NO_SESSIONS, 0x17a);
+
+	u32(&o, 1); /* TPM_CAP_HANDLES */
+	u32(&o, first);
+	u32(&o, count);
+	return end(&o);
+}
+
 static uint32_t be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |

@@ -42,6 +42,12 @@ size_t tpm2_nv_write(uint8_t *buf, uint32_t index, const uint8_t *data,
 size_t tpm2_nv_read(uint8_t *buf, uint32_t index, uint16_t len,
 		    uint16_t offset);
 
+/* An unbound, unsalted HMAC session with SHA-256. */
+size_t tpm2_start_auth_session(uint8_t *buf);
+size_t tpm2_read_public(uint8_t *buf, uint32_t handle);
+/* TPM_CAP_HANDLES from @first: which handles of that range are in use. */
+size_t tpm2_get_handles(uint8_t *buf, uint32_t first, uint32_t count);
+
 uint32_t tpm2_rc(const uint8_t *resp);
 uint32_t tpm2_size(const uint8_t *resp);
 /* The object handle in a CreatePrimary response. */

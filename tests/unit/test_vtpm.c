@@ -225,13 +225,18 @@ static void info_is_libtpms_json(void)
 	finish(&f);
 }
 
-/* Three blobs out of one TPM into a fresh one: PCRs and NV come along. */
+/*
+ * Three blobs out of one TPM into a fresh one: extended PCRs, NV data, a
+ * loaded transient key and an open session all come along.
+ */
 static void state_blobs_migrate(void)
 {
 	static const uint32_t types[] = { PTM_BLOB_TYPE_PERMANENT,
 					  PTM_BLOB_TYPE_VOLATILE,
 					  PTM_BLOB_TYPE_SAVESTATE };
 	uint8_t cmd[TPM2_CMD_MAX], digest[32], pcr_before[64], nvdata[8];
+	uint8_t pub_before[64];
+	uint32_t key, session;
 	static struct fixture a, b;
 	uint8_t *blob[3];
 	uint32_t len[3], flags;
@@ -249,6 +254,13 @@ static void state_blobs_migrate(void)
 	CHECK_EQ(transact(a.v, cmd, tpm2_nv_write(cmd, 0x01500001, nvdata, 8, 0),
 			  &r),
 		 0);
+	CHECK_EQ(transact(a.v, cmd, tpm2_create_primary(cmd, TPM2_KEY_ECC_P256), &r),
+		 0);
+	key = tpm2_created_handle(r.buf);
+	CHECK_EQ(transact(a.v, cmd, tpm2_read_public(cmd, key), &r), 0);
+	memcpy(pub_before, r.buf, sizeof(pub_before));
+	CHECK_EQ(transact(a.v, cmd, tpm2_start_auth_session(cmd), &r), 0);
+	session = tpm2_created_handle(r.buf);
 	for (i = 0; i < 3; i++) {
 		CHECK_EQ(vtpm_get_stateblob(a.v, types[i], PTM_STATE_FLAG_DECRYPTED,
 					    &blob[i], &len[i], &flags),
@@ -269,6 +281,17 @@ static void state_blobs_migrate(void)
 	CHECK(memcmp(r.buf + r.len - 32, pcr_before, 32) == 0);
 	CHECK_EQ(transact(b.v, cmd, tpm2_nv_read(cmd, 0x01500001, 8, 0), &r), 0);
 	CHECK(memcmp(r.buf + r.len - 5 - 8, nvdata, 8) == 0);
+	/* the transient key is loaded, with the same public part */
+	CHECK_EQ(transact(b.v, cmd, tpm2_read_public(cmd, key), &r), 0);
+	CHECK(memcmp(r.buf, pub_before, sizeof(pub_before)) == 0);
+	/*
+	 * The session is still open: TPM_CAP_HANDLES from its handle lists
+	 * it (the response ends with a count of 1 and the handle).
+	 */
+	CHECK_EQ(transact(b.v, cmd, tpm2_get_handles(cmd, session, 1), &r), 0);
+	CHECK_EQ(r.len, 10 + 1 + 4 + 4 + 4);
+	CHECK_EQ(r.buf[18], 1);
+	CHECK_EQ(tpm2_created_handle(r.buf + 9), session);
 	finish(&b);
 }
 
