@@ -39,7 +39,8 @@ TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
 # Debian packages the build, the tests and `make run` need.
 DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	libsystemd-dev libssl-dev qemu-system-x86 busybox-static xz-utils \
-	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy
+	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy \
+	udev systemd tpm-udev python3 shellcheck groff-base man-db
 
 .PHONY: all check lint deps run demo-vm install clean asan
 
@@ -65,7 +66,7 @@ $(BUILD)/tests/devtest: $(BUILD)/obj/tests/vm/devtest.o $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ -lpthread
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 
 # Installs the Debian packages that are missing (needs root and apt).
 deps:
@@ -91,7 +92,7 @@ asan:
 		$(BUILD)/asan/cuse_tpm $(BUILD)/asan/tests/devtest \
 		$(UNIT_TESTS:%=$(BUILD)/asan/tests/%)
 
-lint:
+lint: lint-extra
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --suppress=variableScope \
 		-Iinclude -Icuse_tpm -Itests/lib \
@@ -122,7 +123,9 @@ demo-vm: deps
 		tpm2_pcrread -T device:/dev/vtpm-demo sha256:0,1 && \
 		$(BUILD)/cuse_tpm_ioctl -s /dev/vtpm-demo'
 
-install: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl
+include contrib/install.mk
+
+install: install-extra $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR)/cuse_tpm
 	install -m 0755 $(BUILD)/cuse_tpm $(DESTDIR)$(SBINDIR)/cuse_tpm
 	install -m 0755 $(BUILD)/cuse_tpm_ioctl $(DESTDIR)$(BINDIR)/cuse_tpm_ioctl

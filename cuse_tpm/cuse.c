@@ -627,9 +627,16 @@ static void *probe_node(void *arg)
 	int fd = open(d->node, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	int err = fd < 0 ? -errno : 0;
 
-	/* after --runas the node (root's until udev acts) is not ours to open */
-	if (err == -EACCES || err == -EPERM)
-		err = 0;
+	/*
+	 * After --runas the node (root's until udev acts) is not ours to open;
+	 * that it exists as a character device is what we can know.
+	 */
+	if (err == -EACCES || err == -EPERM) {
+		struct stat st;
+
+		if (stat(d->node, &st) == 0 && S_ISCHR(st.st_mode))
+			err = 0;
+	}
 
 	if (fd >= 0)
 		close(fd);

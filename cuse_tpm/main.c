@@ -292,9 +292,9 @@ static int print_states(const struct options *o)
 }
 
 /*
- * --runas: root is needed only to open /dev/cuse and bind sockets.  A state
- * directory this run created is handed to the user; an existing one must
- * already be the user's.  Dropping the uid drops every capability.
+ * --runas: root is needed only to open /dev/cuse and bind sockets; the
+ * state directory is opened (or created) afterwards, as the user.  Dropping
+ * the uid drops every capability.
  */
 static int drop_privileges(struct daemon *d)
 {
@@ -303,11 +303,6 @@ static int drop_privileges(struct daemon *d)
 
 	if (!pw) {
 		report_failure(d, "--runas: no such user '%s'", user);
-		return -1;
-	}
-	if (d->store.created && fchown(d->store.dirfd, pw->pw_uid, pw->pw_gid) < 0) {
-		report_failure(d, "cannot give %s to %s: %s", d->state_dir, user,
-			       strerror(errno));
 		return -1;
 	}
 	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
@@ -339,34 +334,35 @@ static int serve(struct daemon *d)
 	}
 	if (o->has_migration_key)
 		d->opts.tpm.migration_key = &d->migration_key;
-	rc = store_open(&d->store, o->state_dir, o->state_mode, o->tpm.tpm2,
-			o->durable);
-	if (rc < 0) {
-		report_failure(d, "state directory %s is unusable: %s",
-			       o->state_dir, strerror(-rc));
-		return 1;
-	}
-	if (o->has_key)
-		d->store.key = &d->file_key;
-	if (!realpath(o->state_dir, d->state_dir))
-		snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
 	if (o->dev.name) {
 		d->dev = cuse_device_new(&o->dev, on_device_ready, d, err,
 					 sizeof(err));
 		if (!d->dev) {
 			report_failure(d, "%s", err);
-			goto out_store;
+			goto out;
 		}
 	}
 	if (o->ctrl.type != ENDPOINT_NONE || o->data.type != ENDPOINT_NONE) {
 		d->srv = server_new(&o->ctrl, &o->data, err, sizeof(err));
 		if (!d->srv) {
 			report_failure(d, "%s", err);
-			goto out_dev;
+			goto out;
 		}
 	}
+	/* root was for /dev/cuse and the sockets; the state is the user's */
 	if (o->runas && drop_privileges(d) < 0)
-		goto out_dev;
+		goto out;
+	rc = store_open(&d->store, o->state_dir, o->state_mode, o->tpm.tpm2,
+			o->durable);
+	if (rc < 0) {
+		report_failure(d, "state directory %s is unusable: %s",
+			       o->state_dir, strerror(-rc));
+		goto out;
+	}
+	if (o->has_key)
+		d->store.key = &d->file_key;
+	if (!realpath(o->state_dir, d->state_dir))
+		snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
 	/* the lock is ours before any state is read, and in this process */
 	if (o->tpm.lock && !o->tpm.incoming) {
 		rc = store_lock(&d->store, 0);
@@ -375,23 +371,23 @@ static int serve(struct daemon *d)
 				       d->state_dir,
 				       rc == -EAGAIN ? "another TPM holds its lock"
 						     : strerror(-rc));
-			goto out_dev;
+			goto out;
 		}
 	}
 	d->vtpm = vtpm_new(&o->tpm, &d->store, on_tpm_exit, d);
 	if (!d->vtpm) {
 		report_failure(d, "cannot start the TPM: %s", strerror(errno));
-		goto out_dev;
+		goto out;
 	}
 	rc = vtpm_boot(d->vtpm);
 	if (rc) {
 		report_failure(d, "the TPM failed to power on: TPM error 0x%x",
 			       rc);
-		goto out_dev;
+		goto out;
 	}
 	if (d->srv && server_start(d->srv, d->vtpm, on_tpm_exit, d) < 0) {
 		report_failure(d, "cannot start the socket threads");
-		goto out_dev;
+		goto out;
 	}
 	if (!d->dev) {
 		on_device_ready(d, 0);
@@ -403,12 +399,11 @@ static int serve(struct daemon *d)
 		report_failure(d, "the kernel did not create /dev/%s: is the "
 			       "name already taken by another CUSE device?",
 			       o->dev.name);
-out_dev:
+out:
 	/* clients first, then the TPM ends in order, then the device goes */
 	server_free(d->srv);
 	vtpm_free(d->vtpm);
 	cuse_device_free(d->dev);
-out_store:
 	store_close(&d->store);
 	crypt_key_wipe(&d->file_key);
 	crypt_key_wipe(&d->migration_key);

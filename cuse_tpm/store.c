@@ -55,9 +55,7 @@ int store_open(struct store *s, const char *dir, mode_t mode, bool tpm2,
 	s->mode = mode;
 	s->tpm2 = tpm2;
 	s->durable = durable;
-	if (mkdir(dir, 0750) == 0)
-		s->created = true;
-	else if (errno != EEXIST)
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
 		return -errno;
 	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dirfd < 0)
@@ -74,11 +72,12 @@ void store_close(struct store *s)
 {
 	int i;
 
+	if (!s->dir)
+		return; /* never opened */
 	store_unlock(s);
 	for (i = 0; i < STORE_NBLOBS; i++)
 		free(s->cache[i].data);
-	if (s->dir)
-		close(s->dirfd);
+	close(s->dirfd);
 	free(s->dir);
 	s->dir = NULL;
 }

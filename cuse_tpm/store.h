@@ -34,7 +34,6 @@ struct store {
 	mode_t mode;      /* of state files */
 	bool tpm2;        /* selects tpm2-00.* or tpm-00.* names */
 	bool durable;     /* fsync file and directory before acknowledging */
-	bool created;     /* store_open() made the directory */
 	const struct crypt_key *key; /* --key: files are encrypted, or NULL */
 	struct store_cache cache[STORE_NBLOBS];
 };

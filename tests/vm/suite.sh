@@ -323,4 +323,6 @@ want tpm12 && group_tpm12
 want passthrough && group_passthrough
 want runas && group_runas
 want asan && group_asan
+# the udev rule and the systemd unit, with Debian's udevd and systemd
+want deploy && tests/vm/deploy.sh
 exit 0
