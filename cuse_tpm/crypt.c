@@ -29,19 +29,6 @@
 #define KEY_FILE_MAX 4096
 #define PASSPHRASE_MAX (64 * 1024)
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* --- option value parsing ----------------------------------------------- */
 
 /* One "name" or "name=value" item of the comma-separated option value. */
@@ -115,10 +102,10 @@ static int parse_path(const struct param *p, struct crypt_key_spec *spec,
 		      char *err, size_t errlen)
 {
 	if (!p->value || p->valuelen == 0)
-		return fail(err, errlen, "%.*s= needs a path", (int)p->namelen,
+		return fail_with(err, errlen, "%.*s= needs a path", (int)p->namelen,
 			    p->name);
 	if (p->valuelen >= sizeof(spec->path))
-		return fail(err, errlen, "%.*s= path is too long",
+		return fail_with(err, errlen, "%.*s= path is too long",
 			    (int)p->namelen, p->name);
 	memcpy(spec->path, p->value, p->valuelen);
 	spec->path[p->valuelen] = '\0';
@@ -144,7 +131,7 @@ static int parse_fd(const struct param *p, struct crypt_key_spec *spec,
 	spec->fd = (int)v;
 	return 0;
 bad:
-	return fail(err, errlen, "%.*s= needs a file descriptor number",
+	return fail_with(err, errlen, "%.*s= needs a file descriptor number",
 		    (int)p->namelen, p->name);
 }
 
@@ -156,7 +143,7 @@ static int parse_format(const struct param *p, struct crypt_key_spec *spec,
 	else if (value_is(p, "binary"))
 		spec->format = CRYPT_FORMAT_BINARY;
 	else
-		return fail(err, errlen, "format= must be hex or binary");
+		return fail_with(err, errlen, "format= must be hex or binary");
 	return 0;
 }
 
@@ -168,7 +155,7 @@ static int parse_mode(const struct param *p, struct crypt_key_spec *spec,
 	else if (value_is(p, "aes-256-cbc"))
 		spec->key_len = 32;
 	else
-		return fail(err, errlen, "mode= must be aes-cbc, aes-128-cbc "
+		return fail_with(err, errlen, "mode= must be aes-cbc, aes-128-cbc "
 					 "or aes-256-cbc");
 	return 0;
 }
@@ -183,7 +170,7 @@ static int parse_remove(const struct param *p, struct crypt_key_spec *spec,
 		 value_is_nocase(p, "no") || value_is_nocase(p, "off"))
 		spec->remove = false;
 	else
-		return fail(err, errlen, "remove= must be true or false");
+		return fail_with(err, errlen, "remove= must be true or false");
 	return 0;
 }
 
@@ -195,7 +182,7 @@ static int parse_kdf(const struct param *p, struct crypt_key_spec *spec,
 	else if (value_is(p, "sha512"))
 		spec->kdf = CRYPT_KDF_SHA512;
 	else
-		return fail(err, errlen, "kdf= must be pbkdf2 or sha512");
+		return fail_with(err, errlen, "kdf= must be pbkdf2 or sha512");
 	return 0;
 }
 
@@ -224,7 +211,7 @@ static int parse_param(const struct param *p, enum param_bit bit,
 	case P_KDF:
 		return parse_kdf(p, spec, err, errlen);
 	}
-	return fail(err, errlen, "internal error");
+	return fail_with(err, errlen, "internal error");
 }
 
 /* Rejects combinations swtpm would silently ignore: they hide mistakes. */
@@ -234,19 +221,19 @@ static int check_combination(unsigned seen, char *err, size_t errlen)
 	bool pwd = sources & (P_PWDFILE | P_PWDFD);
 
 	if (!sources)
-		return fail(err, errlen,
+		return fail_with(err, errlen,
 			    "needs one of file=, fd=, pwdfile= or pwdfd=");
 	if (sources & (sources - 1))
-		return fail(err, errlen, "give only one of file=, fd=, "
+		return fail_with(err, errlen, "give only one of file=, fd=, "
 					 "pwdfile= or pwdfd=");
 	if (pwd && (seen & P_FORMAT))
-		return fail(err, errlen, "format= applies to file= and fd= "
+		return fail_with(err, errlen, "format= applies to file= and fd= "
 					 "only; a passphrase has no format");
 	if (!pwd && (seen & P_KDF))
-		return fail(err, errlen,
+		return fail_with(err, errlen,
 			    "kdf= applies to pwdfile= and pwdfd= only");
 	if ((seen & P_REMOVE) && (sources & (P_FD | P_PWDFD)))
-		return fail(err, errlen,
+		return fail_with(err, errlen,
 			    "remove applies to file= and pwdfile= only");
 	return 0;
 }
@@ -263,7 +250,7 @@ int crypt_key_spec_parse(const char *arg, struct crypt_key_spec *spec,
 	spec->key_len = 16;
 	spec->kdf = CRYPT_KDF_PBKDF2;
 	if (!arg || !*arg)
-		return fail(err, errlen, "needs a value such as "
+		return fail_with(err, errlen, "needs a value such as "
 					 "file=PATH or pwdfile=PATH");
 	while (s) {
 		struct param p;
@@ -271,17 +258,17 @@ int crypt_key_spec_parse(const char *arg, struct crypt_key_spec *spec,
 
 		s = next_param(s, &p);
 		if (p.namelen == 0)
-			return fail(err, errlen, "empty parameter");
+			return fail_with(err, errlen, "empty parameter");
 		bit = param_bit(&p);
 		if (!bit)
-			return fail(err, errlen, "unknown parameter '%.*s'",
+			return fail_with(err, errlen, "unknown parameter '%.*s'",
 				    (int)p.namelen, p.name);
 		if (seen & bit)
-			return fail(err, errlen, "%.*s is given twice",
+			return fail_with(err, errlen, "%.*s is given twice",
 				    (int)p.namelen, p.name);
 		seen |= bit;
 		if (!p.value && bit != P_REMOVE)
-			return fail(err, errlen, "%.*s needs a value",
+			return fail_with(err, errlen, "%.*s needs a value",
 				    (int)p.namelen, p.name);
 		if (parse_param(&p, bit, spec, err, errlen) < 0)
 			return -1;
@@ -361,16 +348,16 @@ static ssize_t read_source(const struct crypt_key_spec *spec, uint8_t *buf,
 	if (!is_fd(spec)) {
 		fd = open(spec->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0)
-			return fail(err, errlen, "cannot open %s: %s", what,
+			return fail_with(err, errlen, "cannot open %s: %s", what,
 				    strerror(errno));
 	}
 	n = read_all(fd, buf, cap);
 	close(fd);
 	if (n == -EFBIG)
-		return fail(err, errlen, "%s holds more than %zu bytes", what,
+		return fail_with(err, errlen, "%s holds more than %zu bytes", what,
 			    cap);
 	if (n < 0)
-		return fail(err, errlen, "cannot read %s: %s", what,
+		return fail_with(err, errlen, "cannot read %s: %s", what,
 			    strerror((int)-n));
 	return n;
 }
@@ -388,12 +375,12 @@ static int parse_hex_key(const uint8_t *text, size_t len, size_t key_len,
 		;
 	for (i = end; i < len; i++)
 		if (!isspace(text[i]))
-			return fail(err, errlen, "%s: unexpected byte at offset "
+			return fail_with(err, errlen, "%s: unexpected byte at offset "
 						 "%zu (a hex key is [0x]digits "
 						 "and white space)",
 				    what, i);
 	if (end - start != 2 * key_len)
-		return fail(err, errlen, "%s holds %zu hex digits; %s needs %zu",
+		return fail_with(err, errlen, "%s holds %zu hex digits; %s needs %zu",
 			    what, end - start, mode_name(key_len), 2 * key_len);
 	for (i = 0; i < key_len; i++)
 		key->bytes[i] = (uint8_t)(OPENSSL_hexchar2int(text[start + 2 * i]) << 4 |
@@ -407,7 +394,7 @@ static int parse_binary_key(const uint8_t *data, size_t len, size_t key_len,
 			    char *err, size_t errlen)
 {
 	if (len != key_len)
-		return fail(err, errlen, "%s holds %zu bytes; %s needs %zu",
+		return fail_with(err, errlen, "%s holds %zu bytes; %s needs %zu",
 			    what, len, mode_name(key_len), key_len);
 	memcpy(key->bytes, data, len);
 	key->len = key_len;
@@ -423,7 +410,7 @@ static int derive_key(const struct crypt_key_spec *spec, const uint8_t *pass,
 			 what, len);
 	if (crypt_key_from_passphrase(pass, len, spec->kdf, spec->key_len,
 				      key) < 0)
-		return fail(err, errlen, "cannot derive a key from the %s",
+		return fail_with(err, errlen, "cannot derive a key from the %s",
 			    what);
 	return 0;
 }
@@ -451,7 +438,7 @@ static int remove_source(const struct crypt_key_spec *spec, char *err,
 	if (!spec->remove || is_fd(spec))
 		return 0;
 	if (unlink(spec->path) < 0 && errno != ENOENT)
-		return fail(err, errlen, "cannot remove %s: %s", spec->path,
+		return fail_with(err, errlen, "cannot remove %s: %s", spec->path,
 			    strerror(errno));
 	return 0;
 }
@@ -467,7 +454,7 @@ int crypt_key_load(const struct crypt_key_spec *spec, struct crypt_key *key,
 	crypt_key_wipe(key);
 	buf = OPENSSL_malloc(cap);
 	if (!buf)
-		return fail(err, errlen, "out of memory");
+		return fail_with(err, errlen, "out of memory");
 	n = read_source(spec, buf, cap, err, errlen);
 	rc = n < 0 ? -1 : make_key(spec, buf, (size_t)n, key, err, errlen);
 	OPENSSL_clear_free(buf, cap);

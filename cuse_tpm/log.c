@@ -72,6 +72,16 @@ int log_fd(void)
 	return sink.fd;
 }
 
+int fail_with(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	char line[1024];

@@ -4,6 +4,7 @@
 #define CUSE_TPM_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Levels as swtpm numbers them (syslog.h owns the LOG_* names). */
 enum log_level {
@@ -31,6 +32,13 @@ int log_open(const struct log_config *cfg);
 void log_close(void);
 /* The fd the log writes to (-1 if logging is off). */
 int log_fd(void);
+
+/*
+ * Formats an explanation into a caller's buffer (for functions that tell
+ * their caller why they failed instead of logging it); returns -1.
+ */
+int fail_with(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "options.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -23,19 +25,6 @@ struct subopts {
 	struct subopt item[MAX_SUBOPTS];
 	size_t n;
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static int subopts_split(struct subopts *so, const char *s)
 {
@@ -81,7 +70,7 @@ static int subopts_check_used(struct subopts *so, const char *opt, char *err,
 
 	for (i = 0; i < so->n; i++)
 		if (!so->item[i].used)
-			return fail(err, errlen, "--%s: unknown parameter '%s'",
+			return fail_with(err, errlen, "--%s: unknown parameter '%s'",
 				    opt, so->item[i].key);
 	return 0;
 }
@@ -135,16 +124,16 @@ static int parse_file_or_fd(struct subopts *so, const char *opt,
 	unsigned long v;
 
 	if ((f && d) || (!f && !d))
-		return fail(err, errlen, "--%s: give exactly one of file= or fd=",
+		return fail_with(err, errlen, "--%s: give exactly one of file= or fd=",
 			    opt);
 	if (f) {
 		if (!f->value || !*f->value)
-			return fail(err, errlen, "--%s: file= needs a path", opt);
+			return fail_with(err, errlen, "--%s: file= needs a path", opt);
 		*file = f->value;
 		return 0;
 	}
 	if (parse_uint(d->value, INT_MAX, &v) < 0)
-		return fail(err, errlen, "--%s: fd= needs a file descriptor number",
+		return fail_with(err, errlen, "--%s: fd= needs a file descriptor number",
 			    opt);
 	*fd = (int)v;
 	return 0;
@@ -162,30 +151,30 @@ static int opt_tpmstate(struct options *o, struct subopts *so, char *err,
 	unsigned long m;
 
 	if ((dir && uri) || (!dir && !uri))
-		return fail(err, errlen,
+		return fail_with(err, errlen,
 			    "--tpmstate: give exactly one of dir= or backend-uri=");
 	if (uri) {
 		if (!uri->value || strncmp(uri->value, "dir://", 6) != 0)
-			return fail(err, errlen,
+			return fail_with(err, errlen,
 				    "--tpmstate: only dir:// backends are supported");
 		o->state_dir = uri->value + 6;
 	} else {
 		o->state_dir = dir->value;
 	}
 	if (!o->state_dir || !*o->state_dir)
-		return fail(err, errlen, "--tpmstate: the directory is empty");
+		return fail_with(err, errlen, "--tpmstate: the directory is empty");
 	if (mode) {
 		if (parse_uint(mode->value, 0777, &m) < 0)
-			return fail(err, errlen,
+			return fail_with(err, errlen,
 				    "--tpmstate: mode= needs an octal file mode");
 		o->state_mode = (mode_t)m;
 	}
 	if (lock && parse_bool(lock, &o->tpm.lock) < 0)
-		return fail(err, errlen, "--tpmstate: lock= needs true or false");
+		return fail_with(err, errlen, "--tpmstate: lock= needs true or false");
 	if (fsync && parse_bool(fsync, &o->durable) < 0)
-		return fail(err, errlen, "--tpmstate: fsync= needs true or false");
+		return fail_with(err, errlen, "--tpmstate: fsync= needs true or false");
 	if (backup)
-		return fail(err, errlen, "--tpmstate: backup is not supported: "
+		return fail_with(err, errlen, "--tpmstate: backup is not supported: "
 			    "every write is atomic, so there is nothing to restore");
 	return subopts_check_used(so, "tpmstate", err, errlen);
 }
@@ -219,7 +208,7 @@ static int opt_flags(struct options *o, struct subopts *so, char *err,
 			o->tpm.not_need_init = true;
 	}
 	if (nstartup > 1)
-		return fail(err, errlen, "--flags: give at most one startup-* flag");
+		return fail_with(err, errlen, "--flags: give at most one startup-* flag");
 	return subopts_check_used(so, "flags", err, errlen);
 }
 
@@ -235,13 +224,13 @@ static int opt_log(struct options *o, struct subopts *so, char *err,
 		return -1;
 	if (level) {
 		if (parse_uint(level->value, 20, &v) < 0)
-			return fail(err, errlen, "--log: level= needs a number");
+			return fail_with(err, errlen, "--log: level= needs a number");
 		o->log.level = (unsigned)v;
 	}
 	if (prefix)
 		o->log.prefix = prefix->value ? prefix->value : "";
 	if (trunc && parse_bool(trunc, &o->log.truncate) < 0)
-		return fail(err, errlen, "--log: truncate takes no value");
+		return fail_with(err, errlen, "--log: truncate takes no value");
 	return subopts_check_used(so, "log", err, errlen);
 }
 
@@ -259,7 +248,7 @@ static int opt_locality(struct options *o, struct subopts *so, char *err,
 	if (subopts_find(so, "reject-locality-4"))
 		o->tpm.reject_locality_4 = true;
 	if (subopts_find(so, "allow-set-locality"))
-		return fail(err, errlen, "--locality: allow-set-locality is not "
+		return fail_with(err, errlen, "--locality: allow-set-locality is not "
 			    "supported: use the PTM_SET_LOCALITY ioctl");
 	return subopts_check_used(so, "locality", err, errlen);
 }
@@ -287,55 +276,55 @@ static int parse_endpoint(struct endpoint *ep, struct subopts *so,
 	struct subopt *mode = subopts_find(so, "mode");
 	struct subopt *uid = subopts_find(so, "uid");
 	struct subopt *gid = subopts_find(so, "gid");
-	struct subopt *term = subopts_find(so, is_ctrl ? "terminate" : "");
-	struct subopt *disc = subopts_find(so, is_ctrl ? "" : "disconnect");
+	struct subopt *term = is_ctrl ? subopts_find(so, "terminate") : NULL;
+	struct subopt *disc = is_ctrl ? NULL : subopts_find(so, "disconnect");
 	unsigned long v;
 
 	ep->fd = -1;
 	ep->uid = (uid_t)-1;
 	ep->gid = (gid_t)-1;
 	if (!type || !type->value)
-		return fail(err, errlen, "--%s: type=unixio or type=tcp is required",
+		return fail_with(err, errlen, "--%s: type=unixio or type=tcp is required",
 			    opt);
 	if (!strcmp(type->value, "unixio"))
 		ep->type = ENDPOINT_UNIX;
 	else if (!strcmp(type->value, "tcp"))
 		ep->type = ENDPOINT_TCP;
 	else
-		return fail(err, errlen, "--%s: unknown type '%s'", opt,
+		return fail_with(err, errlen, "--%s: unknown type '%s'", opt,
 			    type->value);
 	if (fd) {
 		if (parse_uint(fd->value, INT_MAX, &v) < 0)
-			return fail(err, errlen, "--%s: fd= needs a number", opt);
+			return fail_with(err, errlen, "--%s: fd= needs a number", opt);
 		ep->fd = (int)v;
 	} else if (ep->type == ENDPOINT_UNIX) {
 		if (!path || !path->value || !*path->value)
-			return fail(err, errlen, "--%s: path= is required", opt);
+			return fail_with(err, errlen, "--%s: path= is required", opt);
 		ep->path = path->value;
 	} else {
 		ep->port = is_ctrl ? 0 : 6545;
 		if (port && parse_uint(port->value, 65535, &v) < 0)
-			return fail(err, errlen, "--%s: port= needs a number", opt);
+			return fail_with(err, errlen, "--%s: port= needs a number", opt);
 		if (port)
 			ep->port = (unsigned)v;
 		if (!ep->port)
-			return fail(err, errlen, "--%s: port= is required", opt);
+			return fail_with(err, errlen, "--%s: port= is required", opt);
 		ep->bindaddr = addr ? addr->value : NULL;
 	}
 	if (mode) {
 		if (parse_uint(mode->value, 07777, &v) < 0)
-			return fail(err, errlen, "--%s: mode= needs an octal mode",
+			return fail_with(err, errlen, "--%s: mode= needs an octal mode",
 				    opt);
 		ep->mode = (mode_t)v;
 	}
 	if (uid) {
 		if (parse_uint(uid->value, INT_MAX, &v) < 0)
-			return fail(err, errlen, "--%s: uid= needs a number", opt);
+			return fail_with(err, errlen, "--%s: uid= needs a number", opt);
 		ep->uid = (uid_t)v;
 	}
 	if (gid) {
 		if (parse_uint(gid->value, INT_MAX, &v) < 0)
-			return fail(err, errlen, "--%s: gid= needs a number", opt);
+			return fail_with(err, errlen, "--%s: gid= needs a number", opt);
 		ep->gid = (gid_t)v;
 	}
 	ep->terminate = term != NULL;
@@ -413,10 +402,10 @@ static int run_subopts(struct options *o, subopt_handler h, const char *opt,
 	struct subopts so;
 
 	if (o->ncopies == OPTIONS_MAX_COPIES)
-		return fail(err, errlen, "--%s: too many options", opt);
+		return fail_with(err, errlen, "--%s: too many options", opt);
 	if (subopts_split(&so, arg) < 0) {
 		subopts_free(&so);
-		return fail(err, errlen, "--%s: cannot parse '%s'", opt, arg);
+		return fail_with(err, errlen, "--%s: cannot parse '%s'", opt, arg);
 	}
 	o->copies[o->ncopies++] = so.copy;
 	return h(o, &so, err, errlen);
@@ -462,13 +451,13 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 			o->dev.name = optarg;
 			if (!*optarg || strchr(optarg, '/') ||
 			    !strcmp(optarg, ".") || !strcmp(optarg, ".."))
-				return fail(err, errlen, "-n: '%s' is not a device "
+				return fail_with(err, errlen, "-n: '%s' is not a device "
 					    "name (no '/', not empty)", optarg);
 			break;
 		case 'M':
 		case 'm':
 			if (parse_uint(optarg, 65535, &v) < 0)
-				return fail(err, errlen, "-%c: '%s' is not a number "
+				return fail_with(err, errlen, "-%c: '%s' is not a number "
 					    "from 0 to 65535", c, optarg);
 			if (c == 'M')
 				o->dev.major = (unsigned)v;
@@ -524,7 +513,7 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 			o->runas = optarg;
 			break;
 		case 'R':
-			return fail(err, errlen, "--chroot is not supported");
+			return fail_with(err, errlen, "--chroot is not supported");
 		case OPT_PRINT_CAPABILITIES:
 			o->action = ACTION_PRINT_CAPABILITIES;
 			break;
@@ -554,31 +543,31 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 			o->action = ACTION_VERSION;
 			return 0;
 		case ':':
-			return fail(err, errlen, "option '%s' needs a value",
+			return fail_with(err, errlen, "option '%s' needs a value",
 				    argv[optind - 1]);
 		default:
-			return fail(err, errlen, "unknown option '%s'",
+			return fail_with(err, errlen, "unknown option '%s'",
 				    argv[optind - 1]);
 		}
 		if (rc)
 			return rc;
 	}
 	if (optind < argc)
-		return fail(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return fail_with(err, errlen, "unexpected argument '%s'", argv[optind]);
 	if (o->action == ACTION_PRINT_STATES && !o->state_dir)
 		o->state_dir = getenv("TPM_PATH");
 	if (o->action == ACTION_PRINT_STATES && !o->state_dir)
-		return fail(err, errlen, "--print-states needs --tpmstate dir=DIR");
+		return fail_with(err, errlen, "--print-states needs --tpmstate dir=DIR");
 	if (o->action != ACTION_RUN)
 		return 0;
 	if (!o->dev.name && o->ctrl.type == ENDPOINT_NONE &&
 	    o->data.type == ENDPOINT_NONE)
-		return fail(err, errlen, "-n NAME (the device /dev/NAME) or "
+		return fail_with(err, errlen, "-n NAME (the device /dev/NAME) or "
 			    "--ctrl/--server (sockets) is required");
 	if (!o->state_dir)
 		o->state_dir = getenv("TPM_PATH");
 	if (!o->state_dir)
-		return fail(err, errlen, "--tpmstate dir=DIR is required (or set "
+		return fail_with(err, errlen, "--tpmstate dir=DIR is required (or set "
 			    "TPM_PATH)");
 	return 0;
 }
