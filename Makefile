@@ -40,7 +40,8 @@ TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
 DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	libsystemd-dev libssl-dev qemu-system-x86 busybox-static xz-utils \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy \
-	udev systemd tpm-udev python3 shellcheck groff-base man-db
+	udev systemd tpm-udev python3 shellcheck groff-base man-db \
+	clang libclang-rt-14-dev
 
 .PHONY: all check lint deps run demo-vm install clean asan
 
@@ -133,3 +134,6 @@ install: install-extra $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl
 
 clean:
 	rm -rf $(BUILD)
+
+# libFuzzer targets (make fuzz, make fuzz-check); needs the variables above.
+include tests/fuzz/fuzz.mk

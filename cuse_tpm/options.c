@@ -436,11 +436,12 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 	 */
 	if (argc > 1 && (!strcmp(argv[1], "socket") || !strcmp(argv[1], "cuse"))) {
 		o->foreground = !strcmp(argv[1], "socket");
-		argv[1] = argv[0];
+		/* getopt takes argv[0] only for messages, which are off */
 		argv++;
 		argc--;
 	}
-	optind = 1;
+	/* 0, not 1: glibc then also forgets a half-read "-abc" cluster */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":n:M:m:r:R:fdhv", long_options,
 				NULL)) != -1) {
@@ -543,9 +544,16 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 			o->action = ACTION_VERSION;
 			return 0;
 		case ':':
+			if (optopt && optopt < 256)
+				return fail_with(err, errlen,
+						 "option '-%c' needs a value", optopt);
 			return fail_with(err, errlen, "option '%s' needs a value",
 				    argv[optind - 1]);
 		default:
+			/* inside "-abc" getopt has not moved on: name the letter */
+			if (optopt && optopt < 256)
+				return fail_with(err, errlen, "unknown option '-%c'",
+						 optopt);
 			return fail_with(err, errlen, "unknown option '%s'",
 				    argv[optind - 1]);
 		}

@@ -50,6 +50,8 @@ stage "admin tool vs swtpm_ioctl, on swtpm" tests/unit/test_ioctl_tool.sh "$BUIL
 SERVER=$BUILD/cuse_tpm stage "admin tool vs swtpm_ioctl, on our socket server" \
 	tests/unit/test_ioctl_tool.sh "$BUILD/cuse_tpm_ioctl"
 stage lint lint
+# every fuzz target over its seeds and its saved crashes, then briefly fresh
+stage "fuzz targets" make -s fuzz-check FUZZ_CHECK_SECONDS=10
 stage "state encryption vs swtpm" tests/unit/test_swtpm_files.sh "$BUILD/tests/blobtool"
 stage "swtpm interop: state dirs and blobs, both ways" tests/unit/test_swtpm_interop.sh "$BUILD/cuse_tpm"
 stage "crash: SIGKILL under NV writes" python3 tests/unit/test_crash.py "$BUILD/cuse_tpm" 300
