@@ -4,6 +4,8 @@
 #   make check      install what the tests need (apt), build, run every test
 #   make run        install what is needed, build, serve /dev/vtpm-demo here
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make bench      the benchmark table (build/bench/results.txt)
+#   make fuzz       the libFuzzer targets (FUZZ_SECONDS each)
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
@@ -43,7 +45,7 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	udev systemd tpm-udev python3 shellcheck groff-base man-db \
 	clang libclang-rt-14-dev
 
-.PHONY: all check lint deps run demo-vm install clean asan
+.PHONY: all check lint deps run demo-vm install clean asan bench
 
 all: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl \
 	$(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/devtest \
@@ -137,3 +139,6 @@ clean:
 
 # libFuzzer targets (make fuzz, make fuzz-check); needs the variables above.
 include tests/fuzz/fuzz.mk
+
+# make bench: figures against the in-process limit and swtpm (bench/run.sh).
+include bench/bench.mk

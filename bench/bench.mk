@@ -1,0 +1,24 @@
+# `make bench`: performance figures of the daemon, its core and the in-process
+# limit, on the host and inside the test VM, against Debian's swtpm.  Prints a
+# table and writes it to $(BUILD)/bench/results.txt.  No figure fails the
+# build, only a measurement that breaks.  BENCH_SCALE=F scales the iteration
+# counts, BENCH_ROUNDS=N the rounds of the command and NV_Write figures
+# (default 3; each keeps its best round).
+#
+# Included from the top Makefile; uses its BUILD, CC, ALL_CFLAGS, LIBS,
+# CORE_OBJS and TESTLIB_OBJS, its object rule (CPPFLAGS) and the daemon's
+# rule.
+
+BENCH_SRCS := bench/main.c bench/stats.c bench/workload.c bench/limit.c \
+	bench/core.c bench/device.c bench/socket.c bench/devctl.c \
+	bench/startup.c bench/floor.c
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
+
+.PHONY: bench
+
+$(BUILD)/bench/bench: $(BENCH_OBJS) $(CORE_OBJS) $(TESTLIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+
+bench: $(BUILD)/bench/bench $(BUILD)/cuse_tpm
+	BUILD=$(BUILD) CC="$(CC)" bench/run.sh

@@ -1,0 +1,357 @@
+# The table of `make bench`, from the result lines of bench/run.sh:
+#
+#   info KEY TEXT...
+#   FIGURE ENV PATH ITEM key=value ...     (see bench/bench.h)
+#   error ENV TEXT...
+#
+# Targets follow the figures they judge, marked PASS or MISS: a MISS is
+# information, never a failure.
+
+function get(fig, env, path, item, key) {
+	return val[fig, env, path, item, key]
+}
+
+function have(fig, env, path, item) {
+	return (fig, env, path, item) in seen
+}
+
+function section(title) {
+	printf "\n%s\n", title
+	print substr("----------------------------------------------------------------------------------------------------", 1, length(title))
+}
+
+function target(ok, text) {
+	printf "  %s  %s\n", ok ? "PASS" : "MISS", text
+}
+
+# ---- 1. commands ------------------------------------------------------------
+
+# The rows of one command: every path, both environments.
+function command_rows(cmd, label,    e, i, env, path, ops, lops, lp50, ratio, over) {
+	for (e = 1; e <= 2; e++) {
+		env = e == 1 ? "vm" : "host"
+		lops = get("cmd", env, "limit", cmd, "ops")
+		lp50 = get("cmd", env, "limit", cmd, "p50")
+		for (i = 1; i <= npaths; i++) {
+			path = paths[i]
+			if (!have("cmd", env, path, cmd)) {
+				if (path == "socket") {
+					printf "%-24s %-4s %-12s %s\n", label, env, path, "n/a (not implemented)"
+					label = ""
+				}
+				continue
+			}
+			ops = get("cmd", env, path, cmd, "ops")
+			ratio = lops > 0 ? sprintf("%.3f", ops / lops) : "-"
+			over = path != "limit" && lp50 != "" ? sprintf("%+.1f", get("cmd", env, path, cmd, "p50") - lp50) : "-"
+			printf "%-24s %-4s %-12s %5d %11.1f %10.1f %10.1f %10.1f %7s %10s\n",
+				label, env, path, get("cmd", env, path, cmd, "n"), ops,
+				get("cmd", env, path, cmd, "mean"),
+				get("cmd", env, path, cmd, "p50"), get("cmd", env, path, cmd, "p99"),
+				ratio, over
+			label = ""
+		}
+	}
+}
+
+function floor_line(env,    p, t) {
+	p = get("floor", env, "-", "process", "p50")
+	t = get("floor", env, "-", "thread", "p50")
+	if (p != "")
+		printf "  %-4s  between processes (socketpair) p50 %.1f us, p99 %.1f us;  between threads (condvar) p50 %.1f us, p99 %.1f us\n",
+			env, p, get("floor", env, "-", "process", "p99"), t, get("floor", env, "-", "thread", "p99")
+}
+
+# Small commands through one device path: overhead, and p99 against p50.
+function small_targets(path,    c, cmd, over, worst, wcmd, spread, wspread, scmd) {
+	if (!have("cmd", "vm", path, "GetRandom"))
+		return
+	worst = -1e9
+	wspread = 0
+	for (c = 1; c <= ncmds; c++) {
+		cmd = cmds[c]
+		if (cmd ~ /^CreatePrimary/)
+			continue
+		over = get("cmd", "vm", path, cmd, "p50") - get("cmd", "vm", "limit", cmd, "p50")
+		if (over > worst) {
+			worst = over
+			wcmd = cmd
+		}
+		spread = get("cmd", "vm", path, cmd, "p99") / get("cmd", "vm", path, cmd, "p50")
+		if (spread > wspread) {
+			wspread = spread
+			scmd = cmd
+		}
+	}
+	target(worst <= 200, sprintf("%s: small commands add <= 200 us (p50) over the limit: worst +%.1f us (%s)", path, worst, wcmd))
+	target(wspread <= 3, sprintf("%s: small commands' p99 <= 3 x p50: worst %.2f x (%s)", path, wspread, scmd))
+}
+
+function ratio_target(path, cmd, want, text,    ops, lops) {
+	ops = get("cmd", "vm", path, cmd, "ops")
+	lops = get("cmd", "vm", "limit", cmd, "ops")
+	if (ops == "" || lops == "")
+		return
+	target(ops / lops >= want, sprintf("%s: %s >= %.2f of the limit: %.3f", path, text, want, ops / lops))
+}
+
+function print_commands(    c, p, path, fuse, hop) {
+	section("1. Command throughput and latency")
+	print "vm = the QEMU TCG guest, every vm row from the same guest run; host = native, for reference."
+	print "limit = libtpms in-process, NVRAM in memory; core = the daemon's core (worker thread, state"
+	print "files) without a front end; device = /dev/vtpm-bench, blocking write+read or O_NONBLOCK+poll;"
+	print "socket = cuse_tpm socket's data channel; swtpm = Debian's swtpm socket (both on unix sockets)."
+	print "x limit = ops/s over the limit's in the same environment; +p50 = p50 latency over the limit's."
+	print "All paths but the core take turns in one client, ten blocks of commands each; each row is its"
+	print "path's best round (most ops/s).  Every path starts from the same TPM state: the same seeds,"
+	print "so the same primary keys."
+	printf "\n%-24s %-4s %-12s %5s %11s %10s %10s %10s %7s %10s\n",
+		"command", "env", "path", "n", "ops/s", "mean us", "p50 us", "p99 us", "x limit", "+p50 us"
+	for (c = 1; c <= ncmds; c++)
+		command_rows(cmds[c], labels[c])
+	print "\nRound trips with no TPM work at all, the floor under every path that leaves the process:"
+	floor_line("vm")
+	floor_line("host")
+	fuse = get("busy", "vm", "device", "idle", "p50")
+	if (fuse != "")
+		printf "  vm    one FUSE round trip (an idle PTM_GET_TPMESTABLISHED on the device) p50 %.1f us, p99 %.1f us\n",
+			fuse, get("busy", "vm", "device", "idle", "p99")
+	print "\nTargets (vm):"
+	hop = get("cmd", "vm", "core", "GetRandom", "p50") - get("cmd", "vm", "limit", "GetRandom", "p50")
+	if (fuse != "")
+		printf "  (what a blocking write+read must cost here: 2 FUSE round trips and the core's thread hop,\n" \
+			"   2 x %.1f + %.1f = %.0f us; O_NONBLOCK+poll adds POLL round trips)\n",
+			fuse, hop, 2 * fuse + hop
+	for (p = 1; p <= 2; p++) {
+		path = p == 1 ? "device" : "device-poll"
+		small_targets(path)
+		ratio_target(path, "GetRandom", 0.04, "GetRandom")
+		ratio_target(path, "CreatePrimary_ECC", 0.85, "CreatePrimary ECC")
+	}
+}
+
+# ---- 2. start-up --------------------------------------------------------------
+
+function startup_row(what, env, path,    f, x) {
+	f = get("startup", env, path, "fresh", "median_ms")
+	x = get("startup", env, path, "existing", "median_ms")
+	if (f == "" && x == "")
+		return
+	printf "%-52s %-4s %12s %14s\n", what, env, f == "" ? "-" : sprintf("%.2f", f),
+		x == "" ? "-" : sprintf("%.2f", x)
+}
+
+function exec_row(what, env, path,    x) {
+	x = get("startup", env, path, "exec", "median_ms")
+	if (x != "")
+		printf "%-52s %-4s %12.2f %14.2f\n", what, env, x, x
+}
+
+function print_startup(    k, item, d, c) {
+	section("2. Start-up (median of " runs " runs, ms)")
+	printf "%-52s %-4s %12s %14s\n", "", "env", "fresh state", "existing state"
+	startup_row("cuse_tpm: exec -> first GetRandom through the device", "vm", "daemon")
+	startup_row("cuse_tpm socket: exec -> first GetRandom", "vm", "socket")
+	startup_row("cuse_tpm socket: exec -> first GetRandom", "host", "socket")
+	startup_row("swtpm socket: exec -> first GetRandom", "vm", "swtpm")
+	startup_row("swtpm socket: exec -> first GetRandom", "host", "swtpm")
+	exec_row("cuse_tpm --version: exec -> exit (loading only)", "vm", "daemon")
+	exec_row("cuse_tpm --version: exec -> exit (loading only)", "host", "daemon")
+	exec_row("swtpm --version: exec -> exit (loading only)", "vm", "swtpm")
+	exec_row("swtpm --version: exec -> exit (loading only)", "host", "swtpm")
+	startup_row("libtpms MainInit+Startup, first in a process", "vm", "limit-cold")
+	startup_row("libtpms MainInit+Startup, first in a process", "host", "limit-cold")
+	startup_row("libtpms MainInit+Startup, again in the process", "vm", "limit-warm")
+	startup_row("libtpms MainInit+Startup, again in the process", "host", "limit-warm")
+	print "(\"first in a process\" includes libtpms' one-time set-up, which every daemon pays once.)"
+	print "\nTargets (vm):"
+	for (k = 1; k <= 2; k++) {
+		item = k == 1 ? "existing" : "fresh"
+		d = get("startup", "vm", "daemon", item, "median_ms")
+		c = get("startup", "vm", "limit-cold", item, "median_ms")
+		if (d != "" && c > 0)
+			target(d <= 2 * c, sprintf("start-up (%s state) <= 2 x libtpms' own init: %.2f ms = %.1f x %.2f ms", item, d, d / c, c))
+	}
+}
+
+# ---- 3. memory ---------------------------------------------------------------------
+
+function mem_row(what, env, path, item, n,    h, r, p) {
+	if (!have("mem", env, path, item))
+		return
+	h = get("mem", env, path, item, "hwm_kb")
+	r = get("mem", env, path, item, "rss_kb")
+	p = get("mem", env, path, item, "pss_kb")
+	printf "%-44s %-4s %10.2f %10.2f %10.2f\n", what, env, h / 1024 / n, r / 1024 / n, p / 1024 / n
+}
+
+function print_memory(    n, h) {
+	section("3. Memory (MiB)")
+	printf "%-44s %-4s %10s %10s %10s\n", "", "env", "VmHWM", "Rss", "Pss"
+	mem_row("cuse_tpm daemon after the workload", "vm", "daemon", "after-workload", 1)
+	mem_row("cuse_tpm socket after the workload", "vm", "socket", "after-workload", 1)
+	mem_row("cuse_tpm socket after the workload", "host", "socket", "after-workload", 1)
+	mem_row("swtpm after the workload", "vm", "swtpm", "after-workload", 1)
+	mem_row("swtpm after the workload", "host", "swtpm", "after-workload", 1)
+	n = get("mem", "vm", "fleet", "total", "n")
+	if (n > 0) {
+		mem_row(n " cuse_tpm daemons at once: total", "vm", "fleet", "total", 1)
+		mem_row(n " cuse_tpm daemons at once: per vTPM", "vm", "fleet", "total", n)
+	}
+	print "(VmHWM: the kernel's peak counter, which lags for threaded processes before Linux 6.2;"
+	print " Rss and Pss: walked from the page tables; Pss shares library pages among their users.)"
+	print "\nTargets (vm):"
+	h = get("mem", "vm", "daemon", "after-workload", "hwm_kb")
+	if (h != "")
+		target(h / 1024 <= 4.5, sprintf("peak RSS (VmHWM) of a vTPM after the workload <= 4.5 MiB: %.2f MiB", h / 1024))
+	if (n > 0) {
+		h = get("mem", "vm", "fleet", "total", "hwm_kb") / n / 1024
+		target(h <= 4.5, sprintf("peak RSS (VmHWM) per vTPM with %d running <= 4.5 MiB: %.2f MiB", n, h))
+	}
+}
+
+# ---- 4. state -------------------------------------------------------------------------
+
+function blob_row(type,    g, s) {
+	g = "get-" type
+	s = "set-" type
+	if (!have("state", "vm", "device", g))
+		return
+	printf "%-12s %10d %12.2f %12.2f %12.2f\n", type, get("state", "vm", "device", g, "bytes"),
+		get("state", "vm", "device", g, "p50") / 1000, get("state", "vm", "device", s, "p50") / 1000,
+		get("state", "vm", "device", s, "max") / 1000
+}
+
+function durable_row(fs,    k, item, on, off) {
+	for (k = 1; k <= 2; k++) {
+		item = k == 1 ? "same" : "change"
+		on = get("durable", "vm", fs "-fsync-true", item, "ops")
+		off = get("durable", "vm", fs "-fsync-false", item, "ops")
+		if (on == "" || off == "")
+			continue
+		printf "%-8s %-16s %12.1f %12.1f %10.1f%%\n", fs, item == "same" ? "same bytes" : "changing bytes",
+			on, off, 100 * (1 - on / off)
+	}
+}
+
+function print_state(    p, fs, on, off) {
+	section("4. State (through the device, vm)")
+	printf "%-12s %10s %12s %12s %12s\n", "blob", "bytes", "GET p50 ms", "SET p50 ms", "SET max ms"
+	blob_row("permanent")
+	blob_row("volatile")
+	blob_row("savestate")
+	if (have("state", "vm", "device", "init-after-set"))
+		printf "PTM_INIT after the SETs (resumes the volatile state): p50 %.2f ms\n",
+			get("state", "vm", "device", "init-after-set", "p50") / 1000
+	printf "\nNV_Write loop of 64 bytes, commands/s (best of the rounds; the two daemons take turns)\n"
+	printf "%-8s %-16s %12s %12s %11s\n", "fs", "data", "fsync on", "fsync=false", "slower by"
+	durable_row("tmpfs")
+	durable_row("9p")
+	print "(tmpfs: fsync costs nothing; 9p: fsync reaches the host's disk.  Unchanged bytes leave libtpms'"
+	print " state unchanged, so nothing is written at all.  swtpm 0.7 never fsyncs its state.)"
+	print "\nTargets (vm):"
+	for (p = 1; p <= 2; p++) {
+		fs = p == 1 ? "tmpfs" : "9p"
+		on = get("durable", "vm", fs "-fsync-true", "same", "ops")
+		off = get("durable", "vm", fs "-fsync-false", "same", "ops")
+		if (on != "" && off > 0)
+			target(on >= 0.9 * off, sprintf("durable NV_Write loop (same bytes, %s) <= 10%% slower: %.1f%% slower", fs, 100 * (1 - on / off)))
+	}
+}
+
+# ---- 5. concurrency -------------------------------------------------------------------
+
+function print_busy(    k) {
+	section("5. Concurrency (vm)")
+	k = "GET_TPMESTABLISHED"
+	if (!have("busy", "vm", "device", k))
+		return
+	printf "PTM_GET_TPMESTABLISHED from a second opener, once a millisecond, while the first opener\n"
+	printf "runs CreatePrimary RSA-2048 (%d keys, %.0f ms each): %d calls, p50 %.1f us, p99 %.1f us, max %.1f us\n",
+		get("busy", "vm", "device", k, "keys"), get("busy", "vm", "device", k, "key_ms"),
+		get("busy", "vm", "device", k, "n"), get("busy", "vm", "device", k, "p50"),
+		get("busy", "vm", "device", k, "p99"), get("busy", "vm", "device", k, "max")
+	if (have("busy", "vm", "device", "idle"))
+		printf "(the same call with the TPM idle: p50 %.1f us, p99 %.1f us, max %.1f us)\n",
+			get("busy", "vm", "device", "idle", "p50"), get("busy", "vm", "device", "idle", "p99"),
+			get("busy", "vm", "device", "idle", "max")
+}
+
+# ---- the whole ------------------------------------------------------------------------
+
+function print_header(    k) {
+	print "cuse_tpm benchmark (make bench)"
+	print "==============================="
+	for (k = 1; k <= ninfo; k++)
+		if (info_keys[k] in info)
+			printf "%-13s %s\n", info_keys[k] ":", info[info_keys[k]]
+	# another job on the host takes the guest's vCPUs away at random
+	if (load_was_high)
+		print "WARNING: the host was busy with other work during the run; the vm figures are noisy."
+}
+
+# A later "cmd", "floor" or "durable" line of the same path and item is
+# another round: the round with the most ops/s stands.
+function better_round(    i) {
+	if (($1 != "cmd" && $1 != "floor" && $1 != "durable") || !(($1, $2, $3, $4) in seen))
+		return 1
+	for (i = 5; i <= NF; i++)
+		if ($i ~ /^ops=/)
+			return substr($i, 5) + 0 > get($1, $2, $3, $4, "ops")
+	return 0
+}
+
+BEGIN {
+	ncmds = split("GetRandom PCR_Extend ReadClock GetCapability Hash_1KiB NV_Write_64 CreatePrimary_ECC CreatePrimary_RSA", cmds, " ")
+	split("GetRandom(32)|PCR_Extend(SHA-256)|ReadClock|GetCapability|Hash(1 KiB)|NV_Write(64 B)|CreatePrimary ECC+Flush|CreatePrimary RSA+Flush", labels, "|")
+	npaths = split("limit core device device-poll socket swtpm", paths, " ")
+	ninfo = split("date host_kernel host_cpu guest_kernel guest_cpu libtpms swtpm qemu cuse_tpm cc scale load_before load_after", info_keys, " ")
+	runs = 5
+}
+
+$1 == "info" {
+	key = $2
+	# 1-minute load averages: before the run, anything else running; after
+	# it, more than our own guest's vCPUs (about one per core) account for
+	if ((key == "load_before" && $3 + 0 > 1) ||
+	    (key == "load_after" && $3 + 0 > $(NF - 1) + 1.5))
+		load_was_high = 1
+	$1 = $2 = ""
+	sub(/^ +/, "")
+	info[key] = $0
+	next
+}
+
+$1 == "error" {
+	errors[++nerrors] = $0
+	next
+}
+
+NF >= 4 && better_round() {
+	seen[$1, $2, $3, $4] = 1
+	for (i = 5; i <= NF; i++) {
+		eq = index($i, "=")
+		if (!eq)
+			continue
+		v = substr($i, eq + 1)
+		if (v ~ /^[-+]?[0-9]+(\.[0-9]*)?$/)
+			v += 0 # compare as a number, not as text
+		val[$1, $2, $3, $4, substr($i, 1, eq - 1)] = v
+	}
+	if ($1 == "startup" && get("startup", $2, $3, $4, "runs") != "")
+		runs = get("startup", $2, $3, $4, "runs")
+}
+
+END {
+	print_header()
+	print_commands()
+	print_startup()
+	print_memory()
+	print_state()
+	print_busy()
+	if (nerrors) {
+		section("Errors: these measurements failed")
+		for (i = 1; i <= nerrors; i++)
+			print errors[i]
+	}
+}

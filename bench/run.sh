@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# `make bench`: measures, then prints the table and writes it, with the
+# machine it ran on, to $BUILD/bench/results.txt.
+#
+# The host kernel has no CUSE, so the device is measured in the test VM (a
+# QEMU TCG guest, see tests/vm/vm.sh).  Emulation slows everything there, so
+# every path a device figure is compared with (the in-process limit, the core,
+# the socket servers) is measured again in the same guest run: ratios compare
+# like with like.  The host runs the paths that need no CUSE, labelled "host".
+#
+#   bench/run.sh          host part, VM part, report
+#   bench/run.sh guest    the VM part (vm.sh runs it inside the guest)
+#
+# Environment: BUILD (default build), BENCH_SCALE (multiplies the iteration
+# counts, default 1), BENCH_ROUNDS (rounds of figure 1 and of the NV_Write
+# loops, default 3), CC (named in the report).  No figure fails the run; a
+# measurement that breaks does, after the table is printed.
+set -uo pipefail
+
+cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." || exit 1
+BUILD=${BUILD:-build}
+out=$BUILD/bench
+bench=$out/bench
+daemon=$BUILD/cuse_tpm
+golden=$out/golden
+flags=not-need-init,startup-clear
+runs=5 # start-ups per median
+rounds=${BENCH_ROUNDS:-3}
+fleet=50
+
+env_name=host
+[[ ${VM_GUEST:-} == 1 ]] && env_name=vm
+
+progress() { printf 'bench: %s\n' "$*" >&2; }
+
+# measure NAME COMMAND...: appends COMMAND's result lines to $raw; a failure
+# becomes an "error" line there, which fails the run in the end.
+measure() {
+	local name=$1 start=$SECONDS
+	shift
+	if ! "$@" >>"$raw"; then
+		echo "error $env_name $name failed" >>"$raw"
+	fi
+	progress "$name ($((SECONDS - start)) s)"
+}
+
+# A fresh copy of the common starting state in DIR.
+fresh_state() {
+	rm -rf "$1"
+	cp -r "$golden" "$1"
+	rm -f "$1/.lock"
+}
+
+# A process's peak RSS, RSS and PSS in kB: "HWM RSS PSS".  RSS and PSS come
+# from smaps_rollup, which walks the page tables: status' VmRSS (and VmHWM)
+# are per-thread cached counters on kernels before 6.2, and may lag.
+memory_kb() { # PID
+	local h r p
+	h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$1/status")
+	r=$(awk '/^Rss:/ { print $2 }' "/proc/$1/smaps_rollup")
+	p=$(awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup")
+	echo "${h:-0} ${r:-0} ${p:-0}"
+}
+
+memory_of() { # PID: the key=value form of the result lines
+	local h r p
+	read -r h r p <<<"$(memory_kb "$1")"
+	echo "hwm_kb=$h rss_kb=$r pss_kb=$p"
+}
+
+# Waits for the process and PATH (its device node or socket) to go.
+wait_gone() { # PID PATH
+	local i
+	for ((i = 0; i < 400; i++)); do
+		if ! kill -0 "$1" 2>/dev/null && [[ ! -e $2 ]]; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	progress "warning: pid $1 ($2) did not stop"
+	return 1
+}
+
+stop_pidfile() { # PIDFILE PATH
+	local pid
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	kill -TERM "$pid" 2>/dev/null
+	wait_gone "$pid" "$2" && rm -f "$1"
+}
+
+# start_vtpm NAME DIR [TPMSTATE-SUBOPTIONS]: returns once /dev/NAME opens.
+start_vtpm() {
+	"$daemon" -n "$1" --tpmstate "dir=$2${3:+,$3}" --pid "file=/tmp/$1.pid" \
+		--flags "$flags"
+}
+stop_vtpm() { stop_pidfile "/tmp/$1.pid" "/dev/$1"; }
+
+# Sets server_args to start a socket server KIND (swtpm: Debian's swtpm;
+# socket: ours) on unix sockets, returning once it serves.
+set_server_args() { # KIND DIR SOCKET
+	case $1 in
+	swtpm) server_args=(swtpm socket --tpm2 --daemon) ;;
+	socket) server_args=("$daemon" socket --daemon) ;;
+	esac
+	server_args+=(--tpmstate "dir=$2" --pid "file=$2.pid"
+		--server "type=unixio,path=$3" --ctrl "type=unixio,path=$3.ctrl"
+		--flags "$flags")
+}
+
+# Our socket channel, where this build of the daemon has one.
+have_socket() { "$daemon" socket --help 2>&1 | grep -q -- --server; }
+
+# The socket servers to measure: swtpm always, ours where it exists.
+socket_kinds() {
+	echo swtpm
+	have_socket && echo socket
+}
+
+# ---- what both sides measure ----------------------------------------------
+
+# Starts socket server KIND on a fresh state; prints its socket.
+start_server() { # ENV KIND
+	local dir=/tmp/bench-$2 sock=/tmp/bench-$2.sock
+	fresh_state "$dir"
+	set_server_args "$2" "$dir" "$sock"
+	if ! "${server_args[@]}" >/dev/null; then
+		echo "error $1 $2 server did not start" >>"$raw"
+		return 1
+	fi
+	echo "$sock"
+}
+
+stop_server() { # ENV KIND
+	local dir=/tmp/bench-$2
+	echo "mem $1 $2 after-workload $(memory_of "$(cat "$dir.pid")")" >>"$raw"
+	stop_pidfile "$dir.pid" "/tmp/bench-$2.sock"
+	rm -rf "$dir"
+}
+
+# Figure 1 through every path (DEVICE too if given), in rounds.  One bench
+# process runs the limit in-process and drives the device and the socket
+# servers, all taking turns command by command, so that other load on the
+# host slows them alike.  The core needs a libtpms of its own, hence a
+# process of its own.  The report keeps each path's best round.
+workload_rounds() { # ENV [DEVICE]
+	local env=$1 dev=${2:-} r kind sock paths=()
+	for kind in $(socket_kinds); do
+		sock=$(start_server "$env" "$kind") && paths+=("$kind=unix:$sock")
+	done
+	[[ -n $dev ]] && paths+=("device:$dev")
+	for ((r = 1; r <= rounds; r++)); do
+		measure "$env: round-trip floor, round $r" "$bench" floor
+		fresh_state /tmp/bench-core
+		measure "$env: core (worker thread, no front end), round $r" \
+			"$bench" run core:/tmp/bench-core
+		measure "$env: limit, device, sockets (taking turns), round $r" \
+			"$bench" run "limit:$golden" "${paths[@]}"
+	done
+	rm -rf /tmp/bench-core
+	for kind in $(socket_kinds); do
+		[[ -s /tmp/bench-$kind.pid ]] && stop_server "$env" "$kind"
+	done
+}
+
+# libtpms' own initialisation, loading the programs, and the socket
+# servers' start-up.
+startup_common() { # ENV
+	local env=$1 kind dir sock
+	measure "$env: libtpms init" "$bench" init "$runs" "$golden"
+	measure "$env: loading cuse_tpm" "$bench" exec daemon "$runs" -- "$daemon" --version
+	measure "$env: loading swtpm" "$bench" exec swtpm "$runs" -- swtpm --version
+	for kind in $(socket_kinds); do
+		dir=/tmp/bench-$kind
+		sock=/tmp/bench-$kind.sock
+		set_server_args "$kind" "$dir" "$sock"
+		measure "$env: $kind start-up" "$bench" startup "$kind" "unix:$sock" \
+			"$dir" "$dir.pid" "$runs" -- "${server_args[@]}"
+		rm -rf "$dir" "$dir.pid"
+	done
+}
+
+# ---- inside the VM ---------------------------------------------------------
+
+# Figures 1 (device rows), 3 (one daemon), 4 (state blobs) and 5.
+device_figures() {
+	local name=vtpm-bench dir=/tmp/bench-dev
+	fresh_state "$dir"
+	if ! start_vtpm "$name" "$dir"; then
+		echo "error vm the daemon did not start" >>"$raw"
+		workload_rounds vm
+		return
+	fi
+	workload_rounds vm "/dev/$name"
+	echo "mem vm daemon after-workload $(memory_of "$(cat "/tmp/$name.pid")")" >>"$raw"
+	measure "vm: control ioctl during RSA keygen" "$bench" busy "/dev/$name"
+	measure "vm: state blobs" "$bench" state "/dev/$name"
+	stop_vtpm "$name"
+	rm -rf "$dir"
+}
+
+startup_daemon() {
+	local name=vtpm-bs dir=/tmp/bench-bs
+	measure "vm: daemon start-up" "$bench" startup daemon "/dev/$name" \
+		"$dir" "/tmp/$name.pid" "$runs" -- \
+		"$daemon" -n "$name" --tpmstate "dir=$dir" --pid "file=/tmp/$name.pid" \
+		--flags "$flags"
+	rm -rf "$dir"
+}
+
+# The NV_Write loop with and without fsync, on tmpfs (where fsync costs
+# nothing) and on the 9p share, whose fsync reaches the host's disk.  Both
+# daemons of a file system run side by side and take turns, in rounds.
+durable_writes() {
+	local fs base sync r up
+	for fs in tmpfs 9p; do
+		base=/tmp/bench-nv
+		[[ $fs == 9p ]] && base=$VM_OUT/bench-nv
+		up=()
+		for sync in true false; do
+			fresh_state "$base-$sync"
+			if start_vtpm "vtpm-nv-$sync" "$base-$sync" "fsync=$sync"; then
+				up+=("$sync")
+			else
+				echo "error vm daemon on $fs with fsync=$sync did not start" >>"$raw"
+			fi
+		done
+		for ((r = 1; r <= rounds; r++)); do
+			for sync in "${up[@]}"; do
+				measure "vm: NV_Write loop, $fs, fsync=$sync, round $r" \
+					"$bench" nvloop "/dev/vtpm-nv-$sync" "$fs-fsync-$sync"
+			done
+		done
+		for sync in "${up[@]}"; do
+			stop_vtpm "vtpm-nv-$sync"
+		done
+		rm -rf "$base-true" "$base-false"
+	done
+}
+
+# Many vTPMs at once (vtpm-b0, ..., separate state dirs): their memory.
+fleet_memory() {
+	local i pid n=0 hwm=0 rss=0 pss=0 h r p pids=() nodes=() start=$SECONDS
+	# one after the other: starting them side by side is slower on two vCPUs
+	for ((i = 0; i < fleet; i++)); do
+		mkdir -p "/tmp/fleet/$i"
+		start_vtpm "vtpm-b$i" "/tmp/fleet/$i"
+		pids[i]=$(cat "/tmp/vtpm-b$i.pid" 2>/dev/null)
+		nodes+=("/dev/vtpm-b$i")
+	done
+	if ! "$bench" ping "${nodes[@]}" >/dev/null; then
+		echo "error vm not every one of the $fleet daemons answered" >>"$raw"
+	fi
+	for pid in "${pids[@]}"; do
+		[[ -n $pid ]] || continue
+		read -r h r p <<<"$(memory_kb "$pid")"
+		n=$((n + 1))
+		hwm=$((hwm + h))
+		rss=$((rss + r))
+		pss=$((pss + p))
+	done
+	echo "mem vm fleet total n=$n hwm_kb=$hwm rss_kb=$rss pss_kb=$pss" >>"$raw"
+	# all stop at once, then each is waited for
+	for pid in "${pids[@]}"; do
+		[[ -n $pid ]] && kill -TERM "$pid"
+	done
+	for i in "${!pids[@]}"; do
+		[[ -n ${pids[i]} ]] && wait_gone "${pids[i]}" "/dev/vtpm-b$i"
+	done
+	rm -rf /tmp/fleet
+	progress "vm: $fleet daemons at once ($((SECONDS - start)) s)"
+}
+
+guest_info() {
+	echo "info guest_kernel $(uname -srm)"
+	echo "info guest_cpu $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) vCPU, $(awk '/^MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo)"
+}
+
+# $raw, where the result lines go, is local to guest() and host() and seen by
+# every function they call.
+guest() {
+	local raw=$VM_OUT/raw-vm.txt
+	: >"$raw"
+	guest_info >>"$raw"
+	# the golden state lies on the read-only root: work on copies
+	cp -r "$golden" /tmp/bench-golden
+	golden=/tmp/bench-golden
+	device_figures
+	startup_common vm
+	startup_daemon
+	durable_writes
+	fleet_memory
+}
+
+# ---- on the host -------------------------------------------------------------
+
+host_info() {
+	local ver
+	echo "info date $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "info host_kernel $(uname -srm)"
+	echo "info host_cpu $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores, $(awk '/^MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo)"
+	ver=$(dpkg-query -W -f='${Version}' libtpms0 2>/dev/null)
+	echo "info libtpms ${ver:-?} ($("$daemon" --version 2>/dev/null | sed -n 's/.*(libtpms \(.*\))/\1/p'))"
+	echo "info swtpm $(swtpm --version 2>/dev/null | head -n 1)"
+	echo "info qemu $(qemu-system-x86_64 --version 2>/dev/null | head -n 1)"
+	echo "info cuse_tpm $("$daemon" --version 2>/dev/null)"
+	echo "info cc $("${CC:-cc}" --version 2>/dev/null | head -n 1)"
+	echo "info scale BENCH_SCALE=${BENCH_SCALE:-1}, BENCH_ROUNDS=$rounds (figure 1: best of the rounds)"
+}
+
+# Other load on the host slows the guest's vCPUs at random: say how much
+# there was.
+host_load() { # WHEN
+	echo "info load_$1 $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min load average, $(nproc) cores)"
+}
+
+host() {
+	local raw=$out/raw-host.txt vmraw=$out/vm/raw-vm.txt rc=0
+	# Other jobs on the host take the CPU from the guest at random: ask for
+	# more of it (as root; where refused, nothing changes).  Children, QEMU
+	# among them, inherit the priority.
+	renice -n -10 -p $$ >/dev/null 2>&1 || :
+	mkdir -p "$out"
+	rm -rf "$golden" "$out/vm"
+	if ! "$bench" mkstate "$golden" >/dev/null; then
+		progress "error: cannot make the starting state"
+		return 1
+	fi
+	host_info >"$raw"
+	host_load before >>"$raw"
+	workload_rounds host
+	startup_common host
+	progress "booting the VM"
+	VM_OUT=$out/vm tests/vm/vm.sh run --timeout 1500 --mem 2048 \
+		--env "BUILD=$BUILD" --env "BENCH_SCALE=${BENCH_SCALE:-1}" \
+		--env "BENCH_ROUNDS=$rounds" \
+		-- bench/run.sh guest || rc=$?
+	host_load after >>"$raw"
+	if ((rc)); then
+		progress "error: the VM part ended with status $rc"
+		echo "error vm the VM part ended with status $rc" >>"$raw"
+	fi
+	awk -f bench/report.awk "$raw" "$vmraw" >"$out/results.txt" 2>/dev/null ||
+		awk -f bench/report.awk "$raw" >"$out/results.txt"
+	cat "$out/results.txt"
+	echo "(written to $out/results.txt)"
+	rm -rf "$golden" "$out/vm/bench-nv-true" "$out/vm/bench-nv-false"
+	if grep -qh '^error' "$raw" "$vmraw" 2>/dev/null; then
+		progress "some measurements failed:"
+		grep -h '^error' "$raw" "$vmraw" >&2
+		return 1
+	fi
+}
+
+case ${1:-} in
+guest) guest ;;
+"") host ;;
+*)
+	echo "usage: bench/run.sh [guest]" >&2
+	exit 2
+	;;
+esac

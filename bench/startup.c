@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Start-up (figure 2): from exec of a daemon to its first answered command.
+ * The daemon is started as a service manager would, in the background: the
+ * command returns once it serves, and then one GetRandom must succeed.
+ */
+#include "bench.h"
+#include "tpm2.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Waits at most this long for a daemon and its node to go. */
+#define STOP_TRIES 1000
+#define STOP_PAUSE_US 5000
+
+/* Empties a state directory (it has no subdirectories), or creates it. */
+static void empty_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+
+	if (!d) {
+		if (mkdir(path, 0750) < 0)
+			die("cannot create %s: %s", path, strerror(errno));
+		return;
+	}
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+/* Runs @argv and waits for it: the daemon's parent returns when it serves. */
+static void start_daemon(char *const *argv)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		/* our stdout carries the result lines: none of its chatter */
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
+		execvp(argv[0], argv);
+		fprintf(stderr, "bench: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		die("%s did not start", argv[0]);
+}
+
+static int open_target(struct transport *t, const char *target)
+{
+	if (target[0] == '/')
+		return device_open(t, target, false);
+	return socket_open(t, target);
+}
+
+static void first_command(const char *target)
+{
+	uint8_t cmd[TPM2_CMD_MAX], resp[RESP_MAX];
+	struct transport t;
+
+	if (open_target(&t, target) < 0)
+		die("cannot reach %s", target);
+	if (tpm_call(&t, cmd, tpm2_get_random(cmd, 32), resp, NULL))
+		die("the first GetRandom through %s failed", target);
+	t.close(&t);
+}
+
+static pid_t read_pid(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	int pid = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	return pid;
+}
+
+/* SIGTERM, then wait for the process and (for a device) its node to go. */
+static void stop_daemon(const char *pid_file, const char *target)
+{
+	pid_t pid = read_pid(pid_file);
+	struct stat st;
+	int i;
+
+	if (pid <= 0)
+		die("no pid in %s", pid_file);
+	kill(pid, SIGTERM);
+	/* we are its subreaper: its parent exited, so it is our child now */
+	waitpid(pid, NULL, 0);
+	for (i = 0; i < STOP_TRIES; i++) {
+		if (target[0] != '/' || stat(target, &st) < 0)
+			return;
+		sleep_us(STOP_PAUSE_US);
+	}
+	die("%s is still there after its daemon stopped", target);
+}
+
+static void time_starts(const char *label, const char *target,
+			const char *state_dir, const char *pid_file,
+			unsigned runs, bool fresh, char **argv)
+{
+	struct samples s;
+	uint64_t t0;
+	unsigned i;
+
+	samples_init(&s, runs);
+	if (!fresh) { /* leaves the state that the timed runs find */
+		start_daemon(argv);
+		first_command(target);
+		stop_daemon(pid_file, target);
+	}
+	for (i = 0; i < runs; i++) {
+		if (fresh)
+			empty_dir(state_dir);
+		t0 = now_ns();
+		start_daemon(argv);
+		first_command(target);
+		samples_add(&s, now_ns() - t0);
+		stop_daemon(pid_file, target);
+	}
+	result_begin("startup", label, fresh ? "fresh" : "existing");
+	result_kv("runs", "%u", runs);
+	result_kv("median_ms", "%.2f", samples_median_ms(&s));
+	result_kv("min_ms", "%.2f", samples_pct_us(&s, 0.001) / 1e3);
+	result_kv("max_ms", "%.2f", samples_pct_us(&s, 100) / 1e3);
+	result_end();
+	samples_free(&s);
+}
+
+/*
+ * bench startup LABEL TARGET STATE_DIR PID_FILE RUNS -- COMMAND...
+ * TARGET is /dev/NAME or a socket address; COMMAND must use STATE_DIR and
+ * write PID_FILE.  Times RUNS starts from no state, then RUNS from the state
+ * an earlier run left.
+ */
+int cmd_startup(int argc, char **argv)
+{
+	unsigned runs;
+
+	if (argc < 8 || strcmp(argv[6], "--") != 0)
+		die("usage: bench startup LABEL TARGET STATE_DIR PID_FILE RUNS -- COMMAND...");
+	runs = (unsigned)atoi(argv[5]);
+	if (!runs)
+		die("RUNS must be a positive number");
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		die("cannot become a subreaper: %s", strerror(errno));
+	time_starts(argv[1], argv[2], argv[3], argv[4], runs, true, argv + 7);
+	time_starts(argv[1], argv[2], argv[3], argv[4], runs, false, argv + 7);
+	return 0;
+}
+
+/*
+ * bench exec LABEL RUNS -- COMMAND...: how long COMMAND (e.g. the daemon's
+ * --version) takes from exec to exit; for a daemon, the part of its start-up
+ * that is loading the program and its libraries.
+ */
+int cmd_exec(int argc, char **argv)
+{
+	struct samples s;
+	unsigned runs, i;
+	uint64_t t0;
+
+	if (argc < 5 || strcmp(argv[3], "--") != 0)
+		die("usage: bench exec LABEL RUNS -- COMMAND...");
+	runs = (unsigned)atoi(argv[2]);
+	if (!runs)
+		die("RUNS must be a positive number");
+	samples_init(&s, runs);
+	for (i = 0; i < runs; i++) {
+		t0 = now_ns();
+		start_daemon(argv + 4);
+		samples_add(&s, now_ns() - t0);
+	}
+	result_begin("startup", argv[1], "exec");
+	result_kv("runs", "%u", runs);
+	result_kv("median_ms", "%.2f", samples_median_ms(&s));
+	result_end();
+	samples_free(&s);
+	return 0;
+}
