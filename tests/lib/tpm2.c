@@ -144,8 +144,20 @@ size_t tpm2_hash(uint8_t *buf, const uint8_t *data, uint16_t len)
 	return end(&o);
 }
 
+static size_t create_primary(uint8_t *buf, enum tpm2_key key, int unique);
+
 /* A restricted decryption key: what a storage root key looks like. */
 size_t tpm2_create_primary(uint8_t *buf, enum tpm2_key key)
+{
+	return create_primary(buf, key, -1);
+}
+
+size_t tpm2_create_primary_rsa_unique(uint8_t *buf, uint8_t unique)
+{
+	return create_primary(buf, TPM2_KEY_RSA2048, unique);
+}
+
+static size_t create_primary(uint8_t *buf, enum tpm2_key key, int unique)
 {
 	struct out o = begin(buf, TPM2_ST_SESSIONS, 0x131);
 	size_t size_at;
@@ -169,7 +181,12 @@ size_t tpm2_create_primary(uint8_t *buf, enum tpm2_key key)
 	if (key == TPM2_KEY_RSA2048) {
 		u16(&o, 2048);
 		u32(&o, 0); /* default exponent */
-		u16(&o, 0); /* unique */
+		if (unique < 0) {
+			u16(&o, 0); /* unique */
+		} else {
+			u16(&o, 1);
+			u8(&o, (uint8_t)unique);
+		}
 	} else {
 		u16(&o, 0x0003); /* NIST P-256 */
 		u16(&o, 0x0010); /* kdf: NULL */

@@ -34,6 +34,11 @@ size_t tpm2_pcr_extend(uint8_t *buf, uint32_t pcr, const uint8_t digest[32]);
 size_t tpm2_pcr_read(uint8_t *buf, uint32_t pcr);
 size_t tpm2_hash(uint8_t *buf, const uint8_t *data, uint16_t len);
 size_t tpm2_create_primary(uint8_t *buf, enum tpm2_key key);
+/*
+ * The same with a one-byte unique field (RSA only): each value derives a
+ * key of its own, so libtpms generates it afresh instead of recalling it.
+ */
+size_t tpm2_create_primary_rsa_unique(uint8_t *buf, uint8_t unique);
 size_t tpm2_flush_context(uint8_t *buf, uint32_t handle);
 /* An owner-authorized NV index of @size bytes. */
 size_t tpm2_nv_define(uint8_t *buf, uint32_t index, uint16_t size);

@@ -310,6 +310,7 @@ static void nothing_leaks_to_the_next_opener(void)
 
 struct busy {
 	int fd;
+	uint8_t unique; /* a key never made before: no cached result */
 	uint32_t rc;
 	double took;
 };
@@ -320,8 +321,9 @@ static void *run_create_primary(void *arg)
 	uint8_t cmd[TPM2_CMD_MAX], resp[4096];
 	double t0 = now();
 
-	bz->rc = transact(bz->fd, cmd, tpm2_create_primary(cmd, TPM2_KEY_RSA2048),
-			  resp, NULL);
+	bz->rc = transact(bz->fd, cmd,
+			  tpm2_create_primary_rsa_unique(cmd, bz->unique), resp,
+			  NULL);
 	if (bz->rc == 0)
 		transact(bz->fd, cmd,
 			 tpm2_flush_context(cmd, tpm2_created_handle(resp)), resp,
@@ -330,7 +332,12 @@ static void *run_create_primary(void *arg)
 	return NULL;
 }
 
-/* While one opener waits on RSA keygen, another is answered at once. */
+/*
+ * While one opener waits on RSA keygen, another is answered at once, and a
+ * cancel ends the keygen.  libtpms polls its cancel flag only between prime
+ * candidates: a key found at the first candidate cannot be cancelled, so a
+ * few fresh keys are tried.
+ */
 static void control_while_busy_then_cancel(void)
 {
 	struct busy bz = { .fd = open_dev(0) };
@@ -343,27 +350,32 @@ static void control_while_busy_then_cancel(void)
 	int i;
 
 	CHECK(bz.fd >= 0 && ctl >= 0);
-	CHECK_EQ(pthread_create(&t, NULL, run_create_primary, &bz), 0);
-	usleep(100000);
-	for (i = 0; i < 5; i++) {
-		t0 = now();
-		CHECK_EQ(ioctl(ctl, PTM_GET_CAPABILITY, &caps), 0);
-		CHECK_EQ(ioctl(ctl, PTM_GET_TPMESTABLISHED, &est), 0);
-		CHECK_EQ(est.u.resp.tpm_result, 0);
-		memset(&gi, 0, sizeof(gi));
-		gi.u.req.flags = 1;
-		CHECK_EQ(ioctl(ctl, PTM_GET_INFO, &gi), 0);
-		CHECK_EQ(gi.u.resp.tpm_result, 0);
-		if (now() - t0 > slowest)
-			slowest = now() - t0;
+	for (bz.unique = 1; bz.unique <= 4; bz.unique++) {
+		CHECK_EQ(pthread_create(&t, NULL, run_create_primary, &bz), 0);
+		usleep(100000);
+		for (i = 0; i < 5; i++) {
+			t0 = now();
+			CHECK_EQ(ioctl(ctl, PTM_GET_CAPABILITY, &caps), 0);
+			CHECK_EQ(ioctl(ctl, PTM_GET_TPMESTABLISHED, &est), 0);
+			CHECK_EQ(est.u.resp.tpm_result, 0);
+			memset(&gi, 0, sizeof(gi));
+			gi.u.req.flags = 1;
+			CHECK_EQ(ioctl(ctl, PTM_GET_INFO, &gi), 0);
+			CHECK_EQ(gi.u.resp.tpm_result, 0);
+			if (now() - t0 > slowest)
+				slowest = now() - t0;
+		}
+		/* libtpms clears its flag when a command starts: keep raising it */
+		while (pthread_tryjoin_np(t, NULL) == EBUSY) {
+			CHECK_EQ(simple(ctl, PTM_CANCEL_TPM_CMD), 0);
+			usleep(1000);
+		}
+		printf("# key %u: 3 control ioctls during CreatePrimary: slowest "
+		       "%.2f ms; command took %.0f ms, rc 0x%x\n", bz.unique,
+		       slowest * 1e3, bz.took * 1e3, bz.rc);
+		if (bz.rc == TPM2_RC_CANCELED)
+			break;
 	}
-	/* libtpms clears its flag when a command starts: keep raising it */
-	while (pthread_tryjoin_np(t, NULL) == EBUSY) {
-		CHECK_EQ(simple(ctl, PTM_CANCEL_TPM_CMD), 0);
-		usleep(1000);
-	}
-	printf("# 3 control ioctls during CreatePrimary: slowest %.2f ms; "
-	       "cancelled command took %.0f ms\n", slowest * 1e3, bz.took * 1e3);
 	CHECK(slowest < 0.25);
 	CHECK_EQ(bz.rc, TPM2_RC_CANCELED);
 	close(bz.fd);
