@@ -58,6 +58,7 @@ static int harness_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 
 #define pthread_cond_timedwait harness_cond_timedwait
 #include "cuse.c"
+#include "input.h"
 #undef pthread_cond_timedwait
 
 #include "core_harness.c"
@@ -662,47 +663,6 @@ static void op_ioctl(int i, unsigned cmd, const uint8_t *in, size_t in_size)
 }
 
 /* ---- input decoding -------------------------------------------------------- */
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	uint8_t v;
-
-	if (!in->n)
-		return 0;
-	v = *in->p++;
-	in->n--;
-	return v;
-}
-
-static uint16_t in_u16(struct input *in)
-{
-	uint16_t hi = in_u8(in);
-
-	return (uint16_t)(hi << 8 | in_u8(in));
-}
-
-static uint32_t in_u32(struct input *in)
-{
-	uint32_t hi = in_u16(in);
-
-	return hi << 16 | in_u16(in);
-}
-
-/* Up to @len bytes of the input into @buf (zeros once it runs out). */
-static void in_bytes(struct input *in, uint8_t *buf, size_t len)
-{
-	size_t n = len < in->n ? len : in->n;
-
-	memcpy(buf, in->p, n);
-	memset(buf + n, 0, len - n);
-	in->p += n;
-	in->n -= n;
-}
 
 /* A size with an eye for the edges: 0, 1, 9, 10, 3072, 4096, ... */
 static size_t in_size(struct input *in, size_t max)

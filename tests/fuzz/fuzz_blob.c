@@ -27,6 +27,7 @@
  *    state file is refused when a key is given; an encrypted one is
  *    refused (TPM_KEYNOTFOUND) without a key.
  */
+#include "input.h"
 #include "blob.h"
 #include "crypt.h"
 
@@ -155,22 +156,6 @@ static void unwrap_arbitrary(const char *what, codec_fn wrap, codec_fn unwrap,
 }
 
 /* ---- with keys ------------------------------------------------------------ */
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	uint8_t v;
-
-	if (!in->n)
-		return 0;
-	v = *in->p++;
-	in->n--;
-	return v;
-}
 
 /* A key from the input, or NULL: a selector byte, then 16 or 32 bytes. */
 static const struct crypt_key *in_key(struct input *in, struct crypt_key *k)

@@ -19,6 +19,7 @@
  * many bytes as it announces; the server neither hangs nor leaks a
  * descriptor (a passed one is closed or handed to set_datafd exactly once).
  */
+#include "input.h"
 #include "core_harness.c"
 
 #include "ctrl.h"
@@ -56,32 +57,6 @@ static int lowest_free_fd(void)
 	if (fd >= 0)
 		close(fd);
 	return fd;
-}
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	uint8_t v;
-
-	if (!in->n)
-		return 0;
-	v = *in->p++;
-	in->n--;
-	return v;
-}
-
-static uint32_t in_u32(struct input *in)
-{
-	uint32_t v = 0;
-	int i;
-
-	for (i = 0; i < 4; i++)
-		v = v << 8 | in_u8(in);
-	return v;
 }
 
 static uint32_t get_be32(const uint8_t *p)

@@ -21,6 +21,7 @@
  * the input that carried it, and no file descriptor is left open.  The tool's stdout and
  * stderr go to /dev/null (ASan's reports still reach the real stderr).
  */
+#include "input.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -107,32 +108,6 @@ int cuse_tpm_ioctl_main(int argc, char **argv);
 /* <stdio.h>'s own definitions of the two streams */
 #define stdout stdout
 #define stderr stderr
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	uint8_t v;
-
-	if (!in->n)
-		return 0;
-	v = *in->p++;
-	in->n--;
-	return v;
-}
-
-static uint32_t in_u32(struct input *in)
-{
-	uint32_t v = 0;
-	int i;
-
-	for (i = 0; i < 4; i++)
-		v = v << 8 | in_u8(in);
-	return v;
-}
 
 /* A length-prefixed piece of the input (at most @max bytes). */
 static size_t in_piece(struct input *in, size_t max, const uint8_t **p)
