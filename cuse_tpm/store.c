@@ -34,11 +34,6 @@ int store_blob_by_name(const char *name)
 	return -1;
 }
 
-const char *store_blob_name(enum store_blob b)
-{
-	return blob_names[b];
-}
-
 static void file_name(const struct store *s, enum store_blob b, bool tmp,
 		      char *buf, size_t size)
 {

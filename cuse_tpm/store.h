@@ -50,7 +50,6 @@ bool store_locked(const struct store *s);
 
 /* Maps libtpms' names ("permall", ...) to blobs; -1 if unknown. */
 int store_blob_by_name(const char *name);
-const char *store_blob_name(enum store_blob b);
 
 /*
  * Loads a blob's plain contents (newly allocated).  0, -ENOENT if there is

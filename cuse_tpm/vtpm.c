@@ -344,11 +344,6 @@ uint32_t vtpm_max_command(struct vtpm *v)
 	return size;
 }
 
-bool vtpm_is_tpm2(const struct vtpm *v)
-{
-	return v->cfg.tpm2;
-}
-
 /* ---- control operations answered at once -------------------------------- */
 
 ptm_cap vtpm_get_capability(struct vtpm *v)

@@ -59,7 +59,6 @@ int vtpm_submit(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 		 uint8_t *resp, uint32_t resp_size);
 uint32_t vtpm_max_command(struct vtpm *v);
-bool vtpm_is_tpm2(const struct vtpm *v);
 
 /* Control operations, one per PTM_* ioctl / CMD_* code. */
 ptm_cap vtpm_get_capability(struct vtpm *v);
