@@ -69,7 +69,7 @@ struct transport {
 
 /* limit.c: libtpms in this process, NVRAM in memory (from @state_dir). */
 int limit_open(struct transport *t, const char *state_dir);
-/* core.c: the vtpm core's worker thread, state in @dir, no front end. */
+/* core.c: the vtpm core, state in @dir, no front end. */
 int core_open(struct transport *t, const char *dir);
 /* device.c: /dev/NAME with blocking write/read, or O_NONBLOCK and poll. */
 int device_open(struct transport *t, const char *path, bool nonblock);

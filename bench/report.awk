@@ -98,7 +98,7 @@ function ratio_target(path, cmd, want, text,    ops, lops) {
 function print_commands(    c, p, path, fuse, hop) {
 	section("1. Command throughput and latency")
 	print "vm = the QEMU TCG guest, every vm row from the same guest run; host = native, for reference."
-	print "limit = libtpms in-process, NVRAM in memory; core = the daemon's core (worker thread, state"
+	print "limit = libtpms in-process, NVRAM in memory; core = the daemon's core (its TPM lock and state"
 	print "files) without a front end; device = /dev/vtpm-bench, blocking write+read or O_NONBLOCK+poll;"
 	print "socket = cuse_tpm socket's data channel; swtpm = Debian's swtpm socket (both on unix sockets)."
 	print "x limit = ops/s over the limit's in the same environment; +p50 = p50 latency over the limit's."

@@ -151,7 +151,7 @@ workload_rounds() { # ENV [DEVICE]
 	for ((r = 1; r <= rounds; r++)); do
 		measure "$env: round-trip floor, round $r" "$bench" floor
 		fresh_state /tmp/bench-core
-		measure "$env: core (worker thread, no front end), round $r" \
+		measure "$env: core (no front end), round $r" \
 			"$bench" run core:/tmp/bench-core
 		measure "$env: limit, device, sockets (taking turns), round $r" \
 			"$bench" run "limit:$golden" "${paths[@]}"

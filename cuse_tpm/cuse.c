@@ -47,9 +47,7 @@ enum transfer { XFER_NONE, XFER_GET, XFER_SET };
 struct opener {
 	struct cuse_device *dev;
 	bool released;         /* closed while its command still runs */
-	bool cmd_pending;      /* a command is queued or inside libtpms */
-	fuse_req_t write_req;  /* a blocking write waiting for its command */
-	size_t write_size;
+	bool cmd_pending;      /* a command is written, its response not ready */
 	fuse_req_t read_req;   /* a blocking read waiting for the response */
 	size_t read_size;
 	struct fuse_pollhandle *ph;
@@ -107,10 +105,9 @@ static void reply_response(struct opener *o, fuse_req_t req, size_t size)
 		drop_response(o);
 }
 
-/* The worker's answer to a command: hand it to whoever waits. */
-static void on_response(void *ctx, const uint8_t *resp, uint32_t len)
+/* The TPM's answer to a command: hand it to whoever waits. */
+static void on_response(struct opener *o, const uint8_t *resp, uint32_t len)
 {
-	struct opener *o = ctx;
 	struct cuse_device *d = o->dev;
 
 	pthread_mutex_lock(&d->lock);
@@ -125,13 +122,6 @@ static void on_response(void *ctx, const uint8_t *resp, uint32_t len)
 		memcpy(o->resp, resp, len);
 		o->resp_len = len;
 		o->resp_untouched = true;
-	}
-	if (o->write_req) {
-		if (o->resp)
-			fuse_reply_write(o->write_req, o->write_size);
-		else
-			fuse_reply_err(o->write_req, ENOMEM);
-		o->write_req = NULL;
 	}
 	if (o->read_req) {
 		if (o->resp)
@@ -178,7 +168,7 @@ static int command_refused(struct cuse_device *d, struct opener *o,
 		return EBUSY;
 	if (o->cmd_pending || (o->resp && o->resp_untouched))
 		return EBUSY;
-	if (size > vtpm_max_command(d->vtpm))
+	if (size > vtpm_max_command(d->vtpm) || size > VTPM_IO_MAX)
 		return E2BIG;
 	if (size < TPM_HEADER_SIZE || tpm_header_size(buf) != size)
 		return EINVAL;
@@ -207,12 +197,20 @@ static void append_blob(fuse_req_t req, struct opener *o, const char *buf,
 	fuse_reply_write(req, size);
 }
 
+/*
+ * A command is taken as soon as it is checked: the write returns, and the
+ * command runs on this thread while the client turns to read() or poll(),
+ * which find the response or wait for it.  That is /dev/tpm0's contract for
+ * O_NONBLOCK, and for a blocking client it hides the command behind the
+ * write's way back.
+ */
 static void dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
 	struct cuse_device *d = fuse_req_userdata(req);
 	struct opener *o = opener_of(fi);
-	int err;
+	uint8_t cmd[VTPM_IO_MAX], resp[VTPM_IO_MAX];
+	int err, n;
 
 	(void)off;
 	pthread_mutex_lock(&d->lock);
@@ -232,18 +230,16 @@ static void dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		goto out;
 	}
 	drop_response(o);
-	if (vtpm_submit(d->vtpm, (const uint8_t *)buf, size, on_response, o)) {
-		fuse_reply_err(req, ENOMEM);
-		goto out;
-	}
 	d->data_owner = o;
 	o->cmd_pending = true;
-	if (fi->flags & O_NONBLOCK) {
-		fuse_reply_write(req, size);
-	} else {
-		o->write_req = req;
-		o->write_size = size;
-	}
+	/* the request's buffer is libfuse's once the write is answered */
+	memcpy(cmd, buf, size);
+	pthread_mutex_unlock(&d->lock);
+
+	fuse_reply_write(req, size);
+	n = vtpm_execute(d->vtpm, cmd, (uint32_t)size, resp, sizeof(resp));
+	on_response(o, resp, (uint32_t)n);
+	return;
 out:
 	pthread_mutex_unlock(&d->lock);
 }

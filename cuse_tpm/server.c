@@ -200,7 +200,7 @@ static void *ctrl_thread(void *arg)
 /* One command in, one response out; -1 closes the connection. */
 static int serve_command(struct server *s, int fd)
 {
-	uint8_t cmd[4096], resp[4096];
+	uint8_t cmd[VTPM_IO_MAX], resp[VTPM_IO_MAX];
 	uint32_t size;
 	int n;
 

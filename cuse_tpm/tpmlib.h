@@ -2,8 +2,8 @@
 /*
  * libtpms glue: version choice, the NVRAM/locality callbacks that route
  * libtpms' storage into our store, and the few TPM commands the emulator
- * sends on its own (Startup, the orderly Shutdown).  Only the core's worker
- * thread calls these.
+ * sends on its own (Startup, the orderly Shutdown).  Only the core calls
+ * these, under its TPM lock.
  */
 #ifndef CUSE_TPM_TPMLIB_H
 #define CUSE_TPM_TPMLIB_H

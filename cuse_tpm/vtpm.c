@@ -8,7 +8,6 @@
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_tis.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,10 +23,9 @@
 /* TPM 2 response code a command gets while the TPM is off. */
 #define TPM2_RC_FAILURE 0x101
 
+/* An operation that needs libtpms, run under the TPM lock. */
 struct vtpm_job {
 	void (*run)(struct vtpm *v, struct vtpm_job *j);
-	struct vtpm_job *next;
-	bool done;
 	ptm_res result;
 	/* inputs */
 	uint32_t arg;
@@ -37,22 +35,21 @@ struct vtpm_job {
 	/* outputs */
 	uint8_t *out;
 	uint32_t out_len, out1, out2, out3;
-	/* an asynchronous data command: the job owns the copy of the command */
-	vtpm_done_fn done_fn;
-	void *ctx;
-	uint8_t cmd[];
 };
 
 struct vtpm {
 	struct vtpm_config cfg;
 	struct store *store;
-	struct tpmlib lib; /* the worker's alone */
-	pthread_t worker;
+	/*
+	 * libtpms keeps global state: whoever holds this lock may call it.
+	 * The thread that received a command runs it, so a command costs no
+	 * hop to another thread; operations that need no libtpms never take
+	 * this lock and so answer while a long command runs.
+	 */
+	pthread_mutex_t tpm;
+	struct tpmlib lib; /* under the tpm lock */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct vtpm_job *head, *tail;
-	bool quit;
-	/* Shared, under lock; only the worker changes running/established. */
+	/* Shared, under lock; changed only under the tpm lock too. */
 	bool running;
 	bool established;
 	bool in_command; /* a data command is inside libtpms */
@@ -67,8 +64,9 @@ struct vtpm {
 static const char *const blob_type_names[] = { "", "permanent", "volatile",
 					       "savestate" };
 
-/* ---- the worker ------------------------------------------------------ */
+/* ---- the TPM lock ------------------------------------------------------ */
 
+/* Publishes the established bit for readers that do not take the tpm lock. */
 static void refresh_established(struct vtpm *v)
 {
 	TPM_BOOL bit = FALSE;
@@ -88,57 +86,23 @@ static void set_running(struct vtpm *v, bool running)
 	pthread_mutex_unlock(&v->lock);
 }
 
-static void *worker_main(void *arg)
+static void tpm_lock(struct vtpm *v)
 {
-	struct vtpm *v = arg;
-	struct vtpm_job *j;
-
-	pthread_mutex_lock(&v->lock);
-	for (;;) {
-		while (!v->head && !v->quit)
-			pthread_cond_wait(&v->cond, &v->lock);
-		if (!v->head)
-			break;
-		j = v->head;
-		v->head = j->next;
-		if (!v->head)
-			v->tail = NULL;
-		pthread_mutex_unlock(&v->lock);
-
-		j->run(v, j);
-		refresh_established(v);
-
-		pthread_mutex_lock(&v->lock);
-		if (j->done_fn) {
-			free(j); /* the callback in run() was its last use */
-		} else {
-			j->done = true;
-			pthread_cond_broadcast(&v->cond);
-		}
-	}
-	pthread_mutex_unlock(&v->lock);
-	return NULL;
+	pthread_mutex_lock(&v->tpm);
 }
 
-static void enqueue(struct vtpm *v, struct vtpm_job *j)
+static void tpm_unlock(struct vtpm *v)
 {
-	j->next = NULL;
-	if (v->tail)
-		v->tail->next = j;
-	else
-		v->head = j;
-	v->tail = j;
-	pthread_cond_broadcast(&v->cond);
+	refresh_established(v);
+	pthread_mutex_unlock(&v->tpm);
 }
 
-/* Runs @j on the worker and waits for it. */
+/* Runs @j on this thread, once the TPM is free. */
 static ptm_res run_job(struct vtpm *v, struct vtpm_job *j)
 {
-	pthread_mutex_lock(&v->lock);
-	enqueue(v, j);
-	while (!j->done)
-		pthread_cond_wait(&v->cond, &v->lock);
-	pthread_mutex_unlock(&v->lock);
+	tpm_lock(v);
+	j->run(v, j);
+	tpm_unlock(v);
 	return j->result;
 }
 
@@ -249,89 +213,35 @@ ptm_res vtpm_shutdown(struct vtpm *v)
 
 /* ---- the data path ---------------------------------------------------- */
 
-static void job_command(struct vtpm *v, struct vtpm_job *j)
+int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
+		 uint8_t *resp, uint32_t resp_size)
 {
 	uint8_t err[TPM_HEADER_SIZE];
-	const uint8_t *resp;
-	uint32_t len;
+	const uint8_t *out = err;
+	uint32_t out_len = sizeof(err);
 
+	tpm_lock(v);
 	if (!v->running || ensure_locked(v, 0) != TPM_SUCCESS) {
 		tpmlib_error_response(v->cfg.tpm2,
 				      v->cfg.tpm2 ? TPM2_RC_FAILURE : TPM_FAIL,
 				      err);
-		j->done_fn(j->ctx, err, sizeof(err));
-		return;
+	} else {
+		pthread_mutex_lock(&v->lock);
+		v->lib.locality = v->locality;
+		v->in_command = true;
+		pthread_mutex_unlock(&v->lock);
+
+		tpmlib_process(&v->lib, cmd, len, &out, &out_len);
+
+		pthread_mutex_lock(&v->lock);
+		v->in_command = false;
+		pthread_mutex_unlock(&v->lock);
 	}
-	pthread_mutex_lock(&v->lock);
-	v->lib.locality = v->locality;
-	v->in_command = true;
-	pthread_mutex_unlock(&v->lock);
-
-	tpmlib_process(&v->lib, j->cmd, j->len, &resp, &len);
-
-	pthread_mutex_lock(&v->lock);
-	v->in_command = false;
-	pthread_mutex_unlock(&v->lock);
-	j->done_fn(j->ctx, resp, len);
-}
-
-int vtpm_submit(struct vtpm *v, const uint8_t *cmd, uint32_t len,
-		vtpm_done_fn done, void *ctx)
-{
-	struct vtpm_job *j = calloc(1, sizeof(*j) + len);
-
-	if (!j)
-		return -ENOMEM;
-	j->run = job_command;
-	j->done_fn = done;
-	j->ctx = ctx;
-	j->len = len;
-	memcpy(j->cmd, cmd, len);
-	pthread_mutex_lock(&v->lock);
-	enqueue(v, j);
-	pthread_mutex_unlock(&v->lock);
-	return 0;
-}
-
-struct waiter {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	uint8_t *resp;
-	uint32_t size, len;
-};
-
-static void wake_waiter(void *ctx, const uint8_t *resp, uint32_t len)
-{
-	struct waiter *w = ctx;
-
-	pthread_mutex_lock(&w->lock);
-	w->len = len < w->size ? len : w->size;
-	memcpy(w->resp, resp, w->len);
-	w->done = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
-		 uint8_t *resp, uint32_t resp_size)
-{
-	struct waiter w = { .resp = resp, .size = resp_size };
-	int rc;
-
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	rc = vtpm_submit(v, cmd, len, wake_waiter, &w);
-	if (rc == 0) {
-		pthread_mutex_lock(&w.lock);
-		while (!w.done)
-			pthread_cond_wait(&w.cond, &w.lock);
-		pthread_mutex_unlock(&w.lock);
-		rc = (int)w.len;
-	}
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
-	return rc;
+	if (out_len > resp_size)
+		out_len = resp_size;
+	memcpy(resp, out, out_len);
+	tpm_unlock(v);
+	return (int)out_len;
 }
 
 uint32_t vtpm_max_command(struct vtpm *v)
@@ -680,9 +590,7 @@ struct vtpm *vtpm_new(const struct vtpm_config *cfg, struct store *store,
 		      vtpm_exit_fn exit_fn, void *exit_ctx)
 {
 	struct vtpm *v = calloc(1, sizeof(*v));
-	sigset_t all, old;
 	TPM_RESULT rc;
-	int err;
 
 	if (!v)
 		return NULL;
@@ -699,20 +607,9 @@ struct vtpm *vtpm_new(const struct vtpm_config *cfg, struct store *store,
 		return NULL;
 	}
 	v->buffersize = TPMLIB_SetBufferSize(0, NULL, NULL);
+	pthread_mutex_init(&v->tpm, NULL);
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_mutex_init(&v->lib_lifecycle, NULL);
-	pthread_cond_init(&v->cond, NULL);
-	/* Signals belong to the main thread, which turns them into a shutdown. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	err = pthread_create(&v->worker, NULL, worker_main, v);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err) {
-		tpmlib_release(&v->lib);
-		free(v);
-		errno = err;
-		return NULL;
-	}
 	return v;
 }
 
@@ -721,14 +618,9 @@ void vtpm_free(struct vtpm *v)
 	if (!v)
 		return;
 	vtpm_stop(v);
-	pthread_mutex_lock(&v->lock);
-	v->quit = true;
-	pthread_cond_broadcast(&v->cond);
-	pthread_mutex_unlock(&v->lock);
-	pthread_join(v->worker, NULL);
 	tpmlib_release(&v->lib);
+	pthread_mutex_destroy(&v->tpm);
 	pthread_mutex_destroy(&v->lock);
 	pthread_mutex_destroy(&v->lib_lifecycle);
-	pthread_cond_destroy(&v->cond);
 	free(v);
 }

@@ -5,10 +5,11 @@
  * channel are codecs in front of these functions; each takes and returns
  * host-order values and answers with a TPM result code (0 = success).
  *
- * libtpms runs on one worker thread owned by the core.  Operations that need
- * libtpms queue a job and wait for it; those that do not (capabilities,
- * locality, established bit, cancel, config, info) answer at once, even while
- * a long command runs.
+ * libtpms keeps global state, so one lock in the core serialises every call
+ * into it; an operation that needs libtpms runs on the caller's thread once
+ * the TPM is free.  Those that do not (capabilities, locality, established
+ * bit, cancel, config, info) never take that lock and answer at once, even
+ * while a long command runs on another thread.
  */
 #ifndef CUSE_TPM_VTPM_H
 #define CUSE_TPM_VTPM_H
@@ -33,28 +34,24 @@ struct vtpm_config {
 	const struct crypt_key *migration_key;
 };
 
-/* Called on the worker thread with the response of a data command. */
-typedef void (*vtpm_done_fn)(void *ctx, const uint8_t *resp, uint32_t len);
 /* Called once PTM_SHUTDOWN has ended the TPM: the process should exit. */
 typedef void (*vtpm_exit_fn)(void *ctx);
 
 struct vtpm;
 
-/* Starts the worker; NULL with errno set on failure. */
+/* NULL with errno set on failure. */
 struct vtpm *vtpm_new(const struct vtpm_config *cfg, struct store *store,
 		      vtpm_exit_fn exit_fn, void *exit_ctx);
-/* Ends the TPM in order (unless disabled) and stops the worker. */
+/* Ends the TPM in order (unless disabled). */
 void vtpm_free(struct vtpm *v);
 
 /* Process start: INIT and Startup as the configuration asks. */
 ptm_res vtpm_boot(struct vtpm *v);
 
-/* The data path: one command, answered through @done. 0 or -errno. */
-int vtpm_submit(struct vtpm *v, const uint8_t *cmd, uint32_t len,
-		vtpm_done_fn done, void *ctx);
 /*
- * The same, waiting: the response (at most @resp_size bytes) lands in @resp.
- * Returns its length, or -errno.
+ * The data path: runs one command on this thread, waiting while another
+ * holds the TPM; the response (at most @resp_size bytes) lands in @resp.
+ * Returns its length.  A TPM that is off answers with a TPM error.
  */
 int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 		 uint8_t *resp, uint32_t resp_size);
@@ -84,6 +81,9 @@ ptm_res vtpm_set_buffersize(struct vtpm *v, uint32_t wanted, uint32_t *actual,
 /* libtpms' JSON, newly allocated. */
 ptm_res vtpm_get_info(struct vtpm *v, uint64_t flags, char **json);
 ptm_res vtpm_lock_storage(struct vtpm *v, uint32_t retries);
+
+/* libtpms' largest command and response. */
+#define VTPM_IO_MAX 4096u
 
 /* Largest state blob a client may set: keeps a hostile SET bounded. */
 #define VTPM_MAX_BLOB (512u * 1024)

@@ -14,9 +14,10 @@
  * process in LLVMFuzzerInitialize, with its state in a temporary directory.
  *
  * The dispatcher is one thread, like a kernel that sends one request at a
- * time; the core's worker answers commands from its own thread, as in the
- * daemon.  A request is modelled as the kernel makes it: a blocking write or
- * read stays outstanding until cuse.c answers it; RELEASE comes only once
+ * time, except that every write runs on a thread of its own, as libfuse's
+ * loop runs it: cuse.c answers the write and then runs the command on that
+ * thread, while the dispatcher goes on.  A request is modelled as the kernel
+ * makes it: a blocking read stays outstanding until cuse.c answers it; RELEASE comes only once
  * every request of that file is answered (the kernel holds the file while a
  * request is in flight); a write never has size 0 (the kernel sends none).
  *
@@ -31,8 +32,8 @@
  *    data-path ownership; the owner is an open opener);
  *  - the bytes read of each response form a valid response: no EOF in the
  *    middle of one, never more bytes than its header says;
- * and at the end of each input, once every file is released and the worker
- * is idle: no request unanswered, no poll handle alive, no data-path owner,
+ * and at the end of each input, once every file is released and every
+ * command has ended: no request unanswered, no poll handle alive, no data-path owner,
  * every opener freed (its memory poisoned by ASan).
  *
  * The core (core_harness.c) is put back into one known state before each
@@ -362,12 +363,69 @@ static void wait_answers(int slot)
 	pthread_mutex_unlock(&h.lock);
 }
 
-/* Runs a job on the core's worker: every job queued before it is done. */
-static void worker_barrier(void)
-{
-	uint32_t a, b, c;
+/* ---- writes, each on a thread of its own ---------------------------------- */
 
-	vtpm_set_buffersize(vtpm, 0, &a, &b, &c);
+#define MAX_WRITERS 8
+
+struct writer {
+	pthread_t thread;
+	fuse_req_t req;
+	uint8_t *buf; /* exactly the write's length: ASan sees reads past it */
+	size_t len;
+	struct fuse_file_info fi;
+};
+
+static struct writer writers[MAX_WRITERS];
+static int nwriters;
+
+static void *run_write(void *arg)
+{
+	struct writer *w = arg;
+
+	dev_ops.write(w->req, (const char *)w->buf, w->len, 0, &w->fi);
+	free(w->buf); /* cuse.c must have copied what it keeps */
+	return NULL;
+}
+
+/* Waits until every write has returned, its command and all. */
+static void commands_barrier(void)
+{
+	int i;
+
+	for (i = 0; i < nwriters; i++)
+		pthread_join(writers[i].thread, NULL);
+	nwriters = 0;
+}
+
+/* Starts the write and waits for its answer (not for its command). */
+static void dispatch_write(fuse_req_t r, const uint8_t *data, size_t len,
+			   const struct fuse_file_info *fi)
+{
+	struct writer *w;
+	struct timespec deadline;
+
+	if (nwriters == MAX_WRITERS)
+		commands_barrier();
+	w = &writers[nwriters];
+	w->buf = malloc(len);
+	if (!w->buf)
+		abort();
+	memcpy(w->buf, data, len);
+	w->req = r;
+	w->len = len;
+	w->fi = *fi;
+	if (pthread_create(&w->thread, NULL, run_write, w))
+		abort();
+	nwriters++;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += ANSWER_TIMEOUT_S;
+	pthread_mutex_lock(&h.lock);
+	while (!r->nreplies)
+		if (pthread_cond_timedwait(&h.cond, &h.lock, &deadline) ==
+		    ETIMEDOUT)
+			H_FAIL("slot %d: write unanswered after %d s", r->slot,
+			       ANSWER_TIMEOUT_S);
+	pthread_mutex_unlock(&h.lock);
 }
 
 /* ---- invariants of cuse.c's own state ------------------------------------ */
@@ -429,10 +487,8 @@ static void check_openers(void)
 		default:
 			H_FAIL("slot %d: transfer state %d", i, o->xfer);
 		}
-		if ((o->write_req || o->read_req) && !o->cmd_pending)
-			H_FAIL("slot %d: a request waits for no command", i);
-		if (o->write_req && o->write_req->slot != i)
-			H_FAIL("slot %d: waiting write is not its own", i);
+		if (o->read_req && !o->cmd_pending)
+			H_FAIL("slot %d: a read waits for no command", i);
 		if (o->read_req && o->read_req->slot != i)
 			H_FAIL("slot %d: waiting read is not its own", i);
 		if (o->cmd_pending) {
@@ -524,26 +580,18 @@ static bool slow_command(const uint8_t *buf, size_t len)
 static void op_write(int i, const uint8_t *data, size_t len)
 {
 	struct slot *s = &h.slot[i];
-	struct fuse_file_info fi;
 	enum transfer x;
-	uint8_t *buf;
 	fuse_req_t r;
 
 	if (len == 0 || !slot_xfer(i, &x))
 		return; /* the kernel sends no empty write */
 	if (x == XFER_NONE && slow_command(data, len))
 		return;
-	buf = malloc(len); /* exactly @len: ASan sees reads past it */
-	if (!buf)
-		abort();
-	memcpy(buf, data, len);
-	fi = s->fi;
 	r = new_req(RK_WRITE, i);
 	r->size = len;
 	TRACE("%d: write %zu bytes%s (cc 0x%x)\n", i, len,
 	      x == XFER_NONE ? "" : " of blob", len >= 10 ? be32(data + 6) : 0);
-	dev_ops.write(r, (const char *)buf, len, 0, &fi);
-	free(buf); /* cuse.c must have copied what it keeps */
+	dispatch_write(r, data, len, &s->fi);
 	pthread_mutex_lock(&h.lock);
 	if (x == XFER_NONE && !(r->nreplies && r->err > 0)) {
 		/* accepted: the old response is gone, a new one will come */
@@ -939,7 +987,7 @@ static void end_input(void)
 
 	for (i = 0; i < NSLOTS; i++)
 		op_release(i);
-	worker_barrier();
+	commands_barrier();
 	wait_answers(-1);
 	pthread_mutex_lock(&h.lock);
 	for (r = h.reqs; r; r = r->next)

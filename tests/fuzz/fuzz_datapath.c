@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_poll(i, op & 1);
 			break;
 		case 20:
-			worker_barrier();
+			commands_barrier();
 			break;
 		case 21:
 			op_set_nonblock(i, in_u8(&in) & 1);
