@@ -14,7 +14,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 BUILD ?= build
 VERSION := 0.1.0
 
-PKGS := fuse3 libtpms libsystemd libcrypto
+PKGS := fuse3 libtpms libcrypto
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes
@@ -28,7 +28,7 @@ LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CORE_SRCS := cuse_tpm/log.c cuse_tpm/io.c cuse_tpm/crypt.c cuse_tpm/blob.c cuse_tpm/store.c \
 	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/options.c cuse_tpm/ctrl.c \
 	cuse_tpm/server.c
-DAEMON_SRCS := $(CORE_SRCS) cuse_tpm/cuse.c cuse_tpm/main.c
+DAEMON_SRCS := $(CORE_SRCS) cuse_tpm/cuse.c cuse_tpm/notify.c cuse_tpm/main.c
 TOOL_SRCS := cuse_tpm/cuse_tpm_ioctl.c
 # Hand-built TPM 2.0 commands for the tests and the benchmark.
 TESTLIB_SRCS := tests/lib/tpm2.c
@@ -40,7 +40,7 @@ TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
 DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
-	libsystemd-dev libssl-dev qemu-system-x86 busybox-static xz-utils \
+	libssl-dev qemu-system-x86 busybox-static xz-utils \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy \
 	udev systemd tpm-udev python3 shellcheck groff-base man-db \
 	clang libclang-rt-14-dev

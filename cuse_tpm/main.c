@@ -6,6 +6,7 @@
  */
 #include "cuse.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "server.h"
 #include "store.h"
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <libtpms/tpm_library.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,9 +25,9 @@
 #include <string.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #ifndef CUSE_TPM_VERSION
@@ -139,7 +141,10 @@ static void on_device_ready(void *ctx, int err)
 		return;
 	}
 	d->ready = true;
-	sd_notify(0, "READY=1");
+	rc = notify_ready();
+	if (rc < 0)
+		log_warn("cannot tell the service manager we are ready: %s",
+			 strerror(-rc));
 	log_info("%s%s is ready", d->opts.dev.name ? "/dev/" : "the TPM",
 		 d->opts.dev.name ? d->opts.dev.name : "");
 	if (d->ready_fd >= 0) {
@@ -445,6 +450,19 @@ int main(int argc, char *argv[])
 	case ACTION_RUN:
 		break;
 	}
+	/*
+	 * libtpms runs on whichever thread holds the TPM lock, one at a time:
+	 * one malloc arena serves them all, where glibc would give every FUSE
+	 * thread an arena of its own and the daemon's memory would grow with
+	 * the thread pool.
+	 */
+	mallopt(M_ARENA_MAX, 1);
+	/*
+	 * A command deep in libtpms touches enough of a thread's stack for a
+	 * kernel with transparent huge pages always on to back it with a 2 MiB
+	 * page: each FUSE thread that ever ran a command would hold one.
+	 */
+	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 	rc = log_open(&d.opts.log);
 	if (rc < 0) {
 		fprintf(stderr, "cuse_tpm: cannot open log %s: %s\n",
