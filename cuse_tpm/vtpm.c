@@ -144,12 +144,34 @@ static ptm_res run_job(struct vtpm *v, struct vtpm_job *j)
 
 /* ---- power ----------------------------------------------------------- */
 
+/*
+ * Whether this process may write the state directory: it holds the lock, or
+ * locking is off.  Once release-lock-outgoing has handed the state to a
+ * migration destination it may not, until PTM_LOCK_STORAGE or a command
+ * takes the lock back (the migration failed).
+ */
+static bool owns_state(const struct vtpm *v)
+{
+	return !v->cfg.lock || store_locked(v->store);
+}
+
 static void power_off(struct vtpm *v)
 {
+	bool orderly = !v->cfg.disable_auto_shutdown;
+
 	if (!v->running)
 		return;
+	/*
+	 * The automatic TPM2_Shutdown writes NV.  On shared storage the
+	 * destination of a migration owns the files by now, and may have
+	 * written them since: this stale copy must not land over them.
+	 */
+	if (orderly && !owns_state(v)) {
+		log_info("state directory handed over: no TPM2_Shutdown into it");
+		orderly = false;
+	}
 	pthread_mutex_lock(&v->lib_lifecycle);
-	tpmlib_stop(&v->lib, !v->cfg.disable_auto_shutdown);
+	tpmlib_stop(&v->lib, orderly);
 	pthread_mutex_unlock(&v->lib_lifecycle);
 	set_running(v, false);
 }
@@ -158,7 +180,7 @@ static ptm_res ensure_locked(struct vtpm *v, unsigned retries)
 {
 	int rc;
 
-	if (!v->cfg.lock || store_locked(v->store))
+	if (owns_state(v))
 		return TPM_SUCCESS;
 	rc = store_lock(v->store, retries);
 	if (rc < 0) {
@@ -454,6 +476,10 @@ static void job_store_volatile(struct vtpm *v, struct vtpm_job *j)
 		j->result = TPM_BAD_ORDINAL;
 		return;
 	}
+	/* as for a command: not into a directory another process owns */
+	j->result = ensure_locked(v, 0);
+	if (j->result)
+		return;
 	j->result = TPMLIB_VolatileAll_Store(&buf, &len);
 	if (j->result == TPM_SUCCESS &&
 	    store_save(v->store, STORE_VOLATILE, buf, len) < 0)
