@@ -14,7 +14,10 @@ After each hop the guest reads PCR 16 and the NV index (unchanged) and
 extends PCR 16 once more (the TPM still works).  The refused hop checks that
 the source resumes, takes its storage lock back (QEMU sends
 CMD_LOCK_STORAGE) and that a second cuse_tpm on that directory is refused.
-One boot serves every hop.  Prints "PASS: name" / "FAIL: name: why" lines.
+On shared storage the guest writes NV on the destination before the source
+quits, and the source's shutdown must not write over it.  One boot serves
+every hop.  Prints "PASS: name" / "FAIL: name: why" lines; on a failure the
+logs stay in the temporary directory it names.
 """
 
 import hashlib
@@ -46,7 +49,12 @@ def pass_(name):
     print(f"PASS: {name}", flush=True)
 
 
+failures = 0
+
+
 def fail(name, why):
+    global failures
+    failures += 1
     print(f"FAIL: {name}: {why}", flush=True)
 
 
@@ -211,7 +219,10 @@ class Run:
             if p.poll() is None:
                 p.kill()
             p.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if failures:
+            print(f"migrate.py: logs kept in {self.tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def spawn(self, argv, log):
         with open(self.path(log), "wb") as out:
@@ -233,7 +244,7 @@ class Run:
                  lambda: os.path.exists(ctrl) or p.poll() is not None, 10)
         if p.poll() is not None:
             raise Failed(f"{name} exited: {self.log(name + '.out')}")
-        return p
+        return Vtpm(name, p)
 
     def log(self, name):
         try:
@@ -268,6 +279,11 @@ class Run:
         qmp.execute("migrate-set-capabilities",
                     capabilities=[{"capability": "return-path", "state": True}])
         return Guest(name, p, qmp, console)
+
+
+class Vtpm:
+    def __init__(self, name, proc):
+        self.name, self.proc = name, proc
 
 
 class Guest:
@@ -358,22 +374,50 @@ def verify(tag, guest, tpm):
           f"PCR 16 is {pcr} after one more extend, want {tpm.pcr16.hex()}")
 
 
+CMD_INIT, CMD_STOP, CMD_GET_STATEBLOB, CMD_SET_STATEBLOB = 0x2, 0xe, 0xc, 0xd
+
+
+def control_commands(run, vtpm):
+    """The CMD_* codes a cuse_tpm's log saw, in order (None: not ours)."""
+    log = run.log(vtpm + ".log")
+    if "control: command" not in log:
+        return None
+    return [int(line.split()[2].rstrip(","), 16) for line in log.splitlines()
+            if line.startswith("control: command 0x")]
+
+
+def check_blob_moves(tag, run, src_vtpm, dst_vtpm):
+    """What QEMU sent: GET_STATEBLOB of three types on the source; STOP,
+    SET_STATEBLOB and INIT (DELETE_VOLATILE) on the destination."""
+    got = control_commands(run, src_vtpm)
+    if got is not None:
+        check(f"{tag}-source-gives-blobs", got.count(CMD_GET_STATEBLOB) >= 3,
+              f"control commands {got}")
+    got = control_commands(run, dst_vtpm)
+    if got is not None:
+        sets = [i for i, c in enumerate(got) if c == CMD_SET_STATEBLOB]
+        check(f"{tag}-destination-takes-blobs",
+              sets and CMD_STOP in got[:sets[0]] and CMD_INIT in got[sets[-1]:],
+              f"control commands {got}")
+
+
 def hop(tag, run, src, src_vtpm, name, vtpm, tpm, before_quit=None):
-    """Migrates SRC to a new QEMU NAME on VTPM and checks the guest there;
-    BEFORE_QUIT(destination) runs before the source QEMU quits."""
-    dst = run.qemu(name, vtpm, incoming=True)
+    """Migrates SRC (on SRC_VTPM) to a new QEMU NAME on VTPM and checks the
+    guest there; BEFORE_QUIT(destination) runs before the source quits."""
+    dst = run.qemu(name, vtpm.name, incoming=True)
     status, why = src.migrate_to(dst, run)
     if status != "completed":
         raise Failed(f"{tag}: migration {status}: {why}; {run.log(name + '.qemu')}")
     wait_for("the destination to load", lambda: dst.status() != "inmigrate", 60)
     dst.qmp.execute("cont")
     pass_(f"{tag}-migrates")
+    check_blob_moves(tag, run, src_vtpm.name, vtpm.name)
     if before_quit:
         before_quit(dst)
     src.quit()
     # QEMU's CMD_SHUTDOWN on quit: the source's vTPM ends with its QEMU
     try:
-        src_vtpm.wait(timeout=10)
+        src_vtpm.proc.wait(timeout=10)
         pass_(f"{tag}-source-vtpm-ends")
     except subprocess.TimeoutExpired:
         fail(f"{tag}-source-vtpm-ends", "still running after QEMU quit")
@@ -415,7 +459,7 @@ def refused_hop(run, src, src_vtpm, tpm):
     check(f"{tag}-second-vtpm-refused",
           second.returncode != 0 and "lock" in second.stderr,
           f"exit {second.returncode}: {second.stderr.strip()}")
-    check(f"{tag}-source-vtpm-runs", src_vtpm.poll() is None, "it exited")
+    check(f"{tag}-source-vtpm-runs", src_vtpm.proc.poll() is None, "it exited")
 
 
 def main():
@@ -439,28 +483,28 @@ def main():
         with open(key, "w") as f:
             f.write("a5" * 16 + "\n")
         vtpm_a = run.vtpm("vtpm-a", "state-a")
-        guest = run.qemu("boot", "vtpm-a")
+        guest = run.qemu("boot", vtpm_a.name)
         first_boot(guest, tpm)
         vtpm_b = run.vtpm("vtpm-b", "state-b", ["--migration", "incoming"])
         guest = hop("migrate-cuse_tpm-to-cuse_tpm", run, guest, vtpm_a,
-                    "to-b", "vtpm-b", tpm)
+                    "to-b", vtpm_b, tpm)
         vtpm_s = run.vtpm("vtpm-s", "state-s", swtpm=True)
         guest = hop("migrate-cuse_tpm-to-swtpm", run, guest, vtpm_b,
-                    "to-s", "vtpm-s", tpm)
+                    "to-s", vtpm_s, tpm)
         vtpm_c = run.vtpm("vtpm-c", "state-c",
                           ["--migration", "incoming,release-lock-outgoing",
                            "--migration-key", "file=" + key])
         guest = hop("migrate-swtpm-to-cuse_tpm", run, guest, vtpm_s,
-                    "to-c", "vtpm-c", tpm)
+                    "to-c", vtpm_c, tpm)
         refused_hop(run, guest, vtpm_c, tpm)
         # and again, now to a destination with the right key, on the same
         # (shared) directory: the lock passes from source to destination.
         # The guest writes NV there while the source still runs; the
         # source, ending, must leave the directory to its new owner.
-        run.vtpm("vtpm-e", "state-c", ["--migration", "incoming",
-                                       "--migration-key", "file=" + key])
+        vtpm_e = run.vtpm("vtpm-e", "state-c",
+                          ["--migration", "incoming", "--migration-key", "file=" + key])
         guest = hop("migrate-shared-storage", run, guest, vtpm_c,
-                    "to-e", "vtpm-e", tpm,
+                    "to-e", vtpm_e, tpm,
                     lambda dst: tpm.nv_write(dst.console, NV_DATA_AFTER))
         with open(run.path("state-c/tpm2-00.permall"), "rb") as f:
             permall = f.read()
