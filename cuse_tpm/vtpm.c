@@ -620,6 +620,7 @@ ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,
 
 static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
 {
+	bool had_lock = store_locked(v->store);
 	uint8_t *plain = NULL;
 	size_t plain_len = 0;
 
@@ -636,15 +637,26 @@ static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
 	if (j->result) {
 		log_err("refusing %s state blob: not a valid blob (0x%x)",
 			blob_type_names[j->arg], j->result);
-		return;
+	} else {
+		/* an empty blob clears what an earlier SET left for INIT */
+		j->result = TPMLIB_SetState(state_type(j->arg),
+					    plain_len ? plain : NULL,
+					    (uint32_t)plain_len);
+		if (j->result)
+			log_err("libtpms refused the %s state blob: 0x%x",
+				blob_type_names[j->arg], j->result);
 	}
-	/* an empty blob clears what an earlier SET left for the next INIT */
-	j->result = TPMLIB_SetState(state_type(j->arg), plain_len ? plain : NULL,
-				    (uint32_t)plain_len);
-	if (j->result)
-		log_err("libtpms refused the %s state blob: 0x%x",
-			blob_type_names[j->arg], j->result);
 	free(plain);
+	/*
+	 * --migration incoming takes the lock with the first blob.  Refusing
+	 * that blob takes nothing in: the directory stays its owner's, so the
+	 * source of a failed migration on shared storage gets it back at once
+	 * however long this process lives on.
+	 */
+	if (j->result && !had_lock) {
+		store_unlock(v->store);
+		log_info("blob refused: state directory left unlocked");
+	}
 }
 
 ptm_res vtpm_set_stateblob(struct vtpm *v, uint32_t type, uint32_t flags,

@@ -231,14 +231,17 @@ class Run:
         self.procs.append(p)
         return p
 
-    def vtpm(self, name, state, extra=(), swtpm=False):
-        """A vTPM serving the control socket NAME.ctrl, state in STATE."""
+    def vtpm(self, name, state, extra=(), swtpm=False, terminate=True):
+        """A vTPM serving the control socket NAME.ctrl, state in STATE;
+        TERMINATE: it ends with its QEMU."""
         os.makedirs(self.path(state), exist_ok=True)
         ctrl = self.path(name + ".ctrl")
         argv = (["swtpm", "socket", "--tpm2"] if swtpm else [CUSE_TPM, "socket"])
         argv += ["--tpmstate", "dir=" + self.path(state),
-                 "--ctrl", "type=unixio,path=" + ctrl, "--terminate",
+                 "--ctrl", "type=unixio,path=" + ctrl,
                  "--log", f"file={self.path(name + '.log')},level=4", *extra]
+        if terminate:
+            argv.append("--terminate")
         p = self.spawn(argv, name + ".out")
         wait_for(f"{name}'s control socket",
                  lambda: os.path.exists(ctrl) or p.poll() is not None, 10)
@@ -431,8 +434,11 @@ def refused_hop(run, src, src_vtpm, tpm):
     bad_key = run.path("wrong.key")
     with open(bad_key, "w") as f:
         f.write("ff" * 16 + "\n")
-    run.vtpm("vtpm-d", "state-c", ["--migration", "incoming",
-                                   "--migration-key", "file=" + bad_key])
+    # Its vTPM outlives its QEMU (no --terminate): refusing the first blob
+    # must leave the lock to the source all the same.
+    vtpm_d = run.vtpm("vtpm-d", "state-c", ["--migration", "incoming",
+                                            "--migration-key", "file=" + bad_key],
+                      terminate=False)
     dst = run.qemu("refusing", "vtpm-d", incoming=True)
     status, why = src.migrate_to(dst, run)
     check(f"{tag}-migration-fails", status == "failed", f"status {status} {why}")
@@ -460,6 +466,8 @@ def refused_hop(run, src, src_vtpm, tpm):
           second.returncode != 0 and "lock" in second.stderr,
           f"exit {second.returncode}: {second.stderr.strip()}")
     check(f"{tag}-source-vtpm-runs", src_vtpm.proc.poll() is None, "it exited")
+    check(f"{tag}-destination-vtpm-outlives-qemu", vtpm_d.proc.poll() is None,
+          "it exited: the test no longer shows that a refusal frees the lock")
 
 
 def main():

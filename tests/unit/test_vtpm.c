@@ -466,6 +466,49 @@ static void release_lock_outgoing(void)
 	finish(&f);
 }
 
+/*
+ * --migration incoming: the first blob takes the lock, but one that is
+ * refused leaves the directory unlocked for its owner (the source of a
+ * failed migration on shared storage).
+ */
+static void incoming_refused_blob_leaves_lock(void)
+{
+	struct vtpm_config cfg = { .tpm2 = true, .lock = true, .incoming = true };
+	uint8_t junk[64] = { 2, 1, 0, 10, 0, 4, 0, 0, 0, 64 };
+	static struct fixture src, dst;
+	uint8_t *blob = NULL;
+	uint32_t len, flags;
+	int refused_lock, taken_lock;
+	ptm_res refused, taken;
+
+	CHECK(start(&src, NULL));
+	CHECK_EQ(powered(src.v), 0);
+	CHECK_EQ(vtpm_get_stateblob(src.v, PTM_BLOB_TYPE_PERMANENT, 0, &blob,
+				    &len, &flags),
+		 0);
+	if (!start(&dst, NULL)) {
+		free(blob);
+		CHECK(!"no destination");
+	}
+	vtpm_free(dst.v);
+	dst.v = vtpm_new(&cfg, &dst.store, count_exit, NULL);
+	if (!dst.v) {
+		free(blob);
+		CHECK(!"no incoming destination");
+	}
+	refused = vtpm_set_stateblob(dst.v, PTM_BLOB_TYPE_PERMANENT, 0, junk, 64);
+	refused_lock = other_process_locks(dst.dir);
+	taken = vtpm_set_stateblob(dst.v, PTM_BLOB_TYPE_PERMANENT, flags, blob,
+				   len);
+	taken_lock = other_process_locks(dst.dir);
+	free(blob);
+	CHECK(refused != 0);
+	CHECK_EQ(refused_lock, 0); /* the owner may lock */
+	CHECK_EQ(taken, 0);
+	CHECK_EQ(taken_lock, 1); /* now it is ours */
+	finish(&dst);
+}
+
 /* A whole file, or NULL if there is none; *len its size. */
 static uint8_t *slurp(const char *dir, const char *name, size_t *len)
 {
@@ -556,4 +599,5 @@ CHECK_MAIN(TEST(commands_need_init), TEST(locality_rules),
 	   TEST(info_is_libtpms_json), TEST(state_blobs_migrate),
 	   TEST(bad_blobs_change_nothing), TEST(nv_survives_restart),
 	   TEST(control_while_busy_and_cancel), TEST(release_lock_outgoing),
-	   TEST(handed_over_state_left_alone), TEST(shutdown_asks_to_exit))
+	   TEST(handed_over_state_left_alone),
+	   TEST(incoming_refused_blob_leaves_lock), TEST(shutdown_asks_to_exit))
