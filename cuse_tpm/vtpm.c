@@ -108,12 +108,34 @@ static ptm_res run_job(struct vtpm *v, struct vtpm_job *j)
 
 /* ---- power ----------------------------------------------------------- */
 
+/*
+ * Whether this process may write the state directory: it holds the lock, or
+ * locking is off.  Once release-lock-outgoing has handed the state to a
+ * migration destination it may not, until PTM_LOCK_STORAGE or a command
+ * takes the lock back (the migration failed).
+ */
+static bool owns_state(const struct vtpm *v)
+{
+	return !v->cfg.lock || store_locked(v->store);
+}
+
 static void power_off(struct vtpm *v)
 {
+	bool orderly = !v->cfg.disable_auto_shutdown;
+
 	if (!v->running)
 		return;
+	/*
+	 * The automatic TPM2_Shutdown writes NV.  On shared storage the
+	 * destination of a migration owns the files by now, and may have
+	 * written them since: this stale copy must not land over them.
+	 */
+	if (orderly && !owns_state(v)) {
+		log_info("state directory handed over: no TPM2_Shutdown into it");
+		orderly = false;
+	}
 	pthread_mutex_lock(&v->lib_lifecycle);
-	tpmlib_stop(&v->lib, !v->cfg.disable_auto_shutdown);
+	tpmlib_stop(&v->lib, orderly);
 	pthread_mutex_unlock(&v->lib_lifecycle);
 	set_running(v, false);
 }
@@ -122,7 +144,7 @@ static ptm_res ensure_locked(struct vtpm *v, unsigned retries)
 {
 	int rc;
 
-	if (!v->cfg.lock || store_locked(v->store))
+	if (owns_state(v))
 		return TPM_SUCCESS;
 	rc = store_lock(v->store, retries);
 	if (rc < 0) {
@@ -364,6 +386,10 @@ static void job_store_volatile(struct vtpm *v, struct vtpm_job *j)
 		j->result = TPM_BAD_ORDINAL;
 		return;
 	}
+	/* as for a command: not into a directory another process owns */
+	j->result = ensure_locked(v, 0);
+	if (j->result)
+		return;
 	j->result = TPMLIB_VolatileAll_Store(&buf, &len);
 	if (j->result == TPM_SUCCESS &&
 	    store_save(v->store, STORE_VOLATILE, buf, len) < 0)
@@ -504,6 +530,7 @@ ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,
 
 static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
 {
+	bool had_lock = store_locked(v->store);
 	uint8_t *plain = NULL;
 	size_t plain_len = 0;
 
@@ -520,15 +547,26 @@ static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
 	if (j->result) {
 		log_err("refusing %s state blob: not a valid blob (0x%x)",
 			blob_type_names[j->arg], j->result);
-		return;
+	} else {
+		/* an empty blob clears what an earlier SET left for INIT */
+		j->result = TPMLIB_SetState(state_type(j->arg),
+					    plain_len ? plain : NULL,
+					    (uint32_t)plain_len);
+		if (j->result)
+			log_err("libtpms refused the %s state blob: 0x%x",
+				blob_type_names[j->arg], j->result);
 	}
-	/* an empty blob clears what an earlier SET left for the next INIT */
-	j->result = TPMLIB_SetState(state_type(j->arg), plain_len ? plain : NULL,
-				    (uint32_t)plain_len);
-	if (j->result)
-		log_err("libtpms refused the %s state blob: 0x%x",
-			blob_type_names[j->arg], j->result);
 	free(plain);
+	/*
+	 * --migration incoming takes the lock with the first blob.  Refusing
+	 * that blob takes nothing in: the directory stays its owner's, so the
+	 * source of a failed migration on shared storage gets it back at once
+	 * however long this process lives on.
+	 */
+	if (j->result && !had_lock) {
+		store_unlock(v->store);
+		log_info("blob refused: state directory left unlocked");
+	}
 }
 
 ptm_res vtpm_set_stateblob(struct vtpm *v, uint32_t type, uint32_t flags,

@@ -475,6 +475,122 @@ static void release_lock_outgoing(void)
 	finish(&f);
 }
 
+/*
+ * --migration incoming: the first blob takes the lock, but one that is
+ * refused leaves the directory unlocked for its owner (the source of a
+ * failed migration on shared storage).
+ */
+static void incoming_refused_blob_leaves_lock(void)
+{
+	struct vtpm_config cfg = { .tpm2 = true, .lock = true, .incoming = true };
+	uint8_t junk[64] = { 2, 1, 0, 10, 0, 4, 0, 0, 0, 64 };
+	static struct fixture src, dst;
+	uint8_t *blob = NULL;
+	uint32_t len, flags;
+	int refused_lock, taken_lock;
+	ptm_res refused, taken;
+
+	CHECK(start(&src, NULL));
+	CHECK_EQ(powered(src.v), 0);
+	CHECK_EQ(vtpm_get_stateblob(src.v, PTM_BLOB_TYPE_PERMANENT, 0, &blob,
+				    &len, &flags),
+		 0);
+	if (!start(&dst, NULL)) {
+		free(blob);
+		CHECK(!"no destination");
+	}
+	vtpm_free(dst.v);
+	dst.v = vtpm_new(&cfg, &dst.store, count_exit, NULL);
+	if (!dst.v) {
+		free(blob);
+		CHECK(!"no incoming destination");
+	}
+	refused = vtpm_set_stateblob(dst.v, PTM_BLOB_TYPE_PERMANENT, 0, junk, 64);
+	refused_lock = other_process_locks(dst.dir);
+	taken = vtpm_set_stateblob(dst.v, PTM_BLOB_TYPE_PERMANENT, flags, blob,
+				   len);
+	taken_lock = other_process_locks(dst.dir);
+	free(blob);
+	CHECK(refused != 0);
+	CHECK_EQ(refused_lock, 0); /* the owner may lock */
+	CHECK_EQ(taken, 0);
+	CHECK_EQ(taken_lock, 1); /* now it is ours */
+	finish(&dst);
+}
+
+/* A whole file, or NULL if there is none; *len its size. */
+static uint8_t *slurp(const char *dir, const char *name, size_t *len)
+{
+	char path[128];
+	uint8_t *buf = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	*len = 0;
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0) {
+		long size = ftell(f);
+
+		buf = size > 0 ? malloc((size_t)size) : NULL;
+		rewind(f);
+		if (buf && fread(buf, 1, (size_t)size, f) == (size_t)size)
+			*len = (size_t)size;
+	}
+	fclose(f);
+	return buf;
+}
+
+/*
+ * Once the savestate blob went out, the directory is the migration
+ * destination's (shared storage): the source, told to stop or to store its
+ * volatile state, writes nothing into it.
+ */
+static void handed_over_state_left_alone(void)
+{
+	struct vtpm_config cfg = { .tpm2 = true, .lock = true,
+				   .release_lock_outgoing = true };
+	static struct fixture f;
+	static struct store dest;
+	uint8_t *blob, *before, *after, *volatile_file;
+	size_t before_len, after_len, volatile_len;
+	uint32_t len, flags;
+	ptm_res stored;
+	int same;
+
+	CHECK(start(&f, NULL));
+	vtpm_free(f.v);
+	f.v = vtpm_new(&cfg, &f.store, count_exit, NULL);
+	CHECK(f.v);
+	CHECK_EQ(powered(f.v), 0);
+	CHECK_EQ(vtpm_get_stateblob(f.v, PTM_BLOB_TYPE_SAVESTATE, 0, &blob, &len,
+				    &flags),
+		 0);
+	free(blob);
+	/* the destination: an open file description of its own, locked */
+	CHECK_EQ(store_open(&dest, f.dir, 0600, true, false), 0);
+	if (store_lock(&dest, 0) < 0) {
+		store_close(&dest);
+		CHECK(!"the destination could not lock");
+	}
+	before = slurp(f.dir, "tpm2-00.permall", &before_len);
+	stored = vtpm_store_volatile(f.v);
+	vtpm_stop(f.v);
+	after = slurp(f.dir, "tpm2-00.permall", &after_len);
+	volatile_file = slurp(f.dir, "tpm2-00.volatilestate", &volatile_len);
+	same = before && after && before_len == after_len &&
+	       memcmp(before, after, before_len) == 0;
+	free(before);
+	free(after);
+	free(volatile_file);
+	store_close(&dest);
+	CHECK_EQ(stored, TPM_FAIL);
+	CHECK(!volatile_file);
+	CHECK(same);
+	finish(&f);
+}
+
 static void shutdown_asks_to_exit(void)
 {
 	static struct fixture f;
@@ -492,4 +608,5 @@ CHECK_MAIN(TEST(commands_need_init), TEST(locality_rules),
 	   TEST(info_is_libtpms_json), TEST(state_blobs_migrate),
 	   TEST(bad_blobs_change_nothing), TEST(nv_survives_restart),
 	   TEST(control_while_busy_and_cancel), TEST(release_lock_outgoing),
-	   TEST(shutdown_asks_to_exit))
+	   TEST(handed_over_state_left_alone),
+	   TEST(incoming_refused_blob_leaves_lock), TEST(shutdown_asks_to_exit))

@@ -8,6 +8,7 @@
 #
 # Usage:
 #   tests/vm/vm.sh prepare
+#   tests/vm/vm.sh image INIT OUT
 #   tests/vm/vm.sh run [--timeout SEC] [--mem MB] [--env NAME[=VALUE]]... \
 #                      [--qemu-arg ARG]... [--] COMMAND [ARG]...
 #
@@ -24,6 +25,10 @@
 #              the guest gets ACPI tables: needed for a TPM of its own)
 #   VM_KERNEL  use this Debian kernel ABI (e.g. 6.1.0-56-amd64) instead of the
 #              one linux-image-amd64 currently depends on
+#
+# image builds, for a guest of the caller's own, a busybox initramfs OUT whose
+# /init is the script INIT (no 9p: QEMU refuses to migrate a guest with a
+# virtfs), and prints the kernel to boot it with (through the firmware).
 #
 # Exit status of run: COMMAND's status; 124 if the guest timed out; 125 if the
 # VM itself failed (no kernel, kernel panic, init error, ...).
@@ -54,6 +59,7 @@ die() {
 usage() {
 	cat >&2 <<'EOF'
 usage: vm.sh prepare
+       vm.sh image INIT OUT
        vm.sh run [--timeout SEC] [--mem MB] [--env NAME[=VALUE]]... [--] COMMAND [ARG]...
 EOF
 	exit 125
@@ -228,12 +234,13 @@ fetch_kernel() { # KVER
 	printf '%s\n' "$want" >"$kdir/kernel.done"
 }
 
-# Builds $vm_dir/KVER/initramfs.cpio.gz: busybox, /init and the modules.
-build_initramfs() { # KVER
-	local kver=$1 kdir=$vm_dir/$1 stamp
+# Builds OUT (default $vm_dir/KVER/initramfs.cpio.gz): busybox, INIT
+# (default init.sh) as /init, and the modules.
+build_initramfs() { # KVER [INIT OUT]
+	local kver=$1 kdir=$vm_dir/$1 init=${2:-$init_script} image=${3:-$vm_dir/$1/initramfs.cpio.gz} stamp
 	# Rebuild whenever anything that goes into the image changes.
-	stamp=$(cat "$init_script" "${BASH_SOURCE[0]}" "$(command -v busybox)" "$kdir/kernel.done" | sha256sum)
-	if [[ -f $kdir/initramfs.cpio.gz && -f $kdir/initramfs.stamp && $(<"$kdir/initramfs.stamp") == "$stamp" ]]; then
+	stamp=$(cat "$init" "${BASH_SOURCE[0]}" "$(command -v busybox)" "$kdir/kernel.done" | sha256sum)
+	if [[ -f $image && -f $image.stamp && $(<"$image.stamp") == "$stamp" ]]; then
 		return
 	fi
 
@@ -245,15 +252,15 @@ build_initramfs() { # KVER
 	for applet in $(busybox --list); do
 		[[ $applet == busybox ]] || ln -s busybox "$stage/bin/$applet"
 	done
-	cp "$init_script" "$stage/init"
+	cp "$init" "$stage/init"
 	chmod 0755 "$stage/init"
 	cp -R "$kdir/modules/." "$stage/"
 	# gzip -1: the guest decompresses under TCG emulation, and a stronger
 	# level saves little on a ~4 MB image.
 	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | busybox cpio -o -H newc 2>/dev/null) |
-		gzip -1 >"$kdir/initramfs.cpio.gz.tmp"
-	mv -f "$kdir/initramfs.cpio.gz.tmp" "$kdir/initramfs.cpio.gz"
-	printf '%s\n' "$stamp" >"$kdir/initramfs.stamp"
+		gzip -1 >"$image.tmp"
+	mv -f "$image.tmp" "$image"
+	printf '%s\n' "$stamp" >"$image.stamp"
 }
 
 # Sets $kver and $kdir to a ready kernel + initramfs.
@@ -499,6 +506,16 @@ case ${1:-} in
 prepare)
 	(($# == 1)) || usage
 	prepare
+	;;
+image)
+	(($# == 3)) || usage
+	[[ -f $2 ]] || die "no init script $2"
+	prepare
+	exec {lock_fd}>"$vm_dir/.lock"
+	flock "$lock_fd"
+	build_initramfs "$kver" "$2" "$3"
+	exec {lock_fd}>&-
+	printf '%s\n' "$kdir/vmlinuz"
 	;;
 run)
 	shift
