@@ -115,8 +115,10 @@ class Daemon:
 
 
 def sh(command):
-    subprocess.run(command, shell=True, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    r = subprocess.run(command, shell=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode:
+        raise RuntimeError("'%s' failed: %s" % (command, r.stderr.strip()))
 
 
 def log_lines(path):
@@ -131,6 +133,19 @@ def case(name, tmp, state, inject, clear, errtext, runas=None,
          files_stay=True, lock=True):
     """One fault: every requirement is a check of its own."""
     fails = []
+    try:
+        run_case(fails, tmp, state, inject, clear, errtext, runas,
+                 files_stay, lock)
+    except (OSError, RuntimeError) as e:
+        fails.append(str(e))
+    ok = not fails
+    results.append(ok)
+    print(("PASS: fault-%s" % name) if ok else
+          "FAIL: fault-%s: %s" % (name, "; ".join(fails)))
+
+
+def run_case(fails, tmp, state, inject, clear, errtext, runas, files_stay,
+             lock):
 
     def check(ok, what):
         if not ok:
@@ -188,10 +203,6 @@ def case(name, tmp, state, inject, clear, errtext, runas=None,
               " acknowledged %d" % (count, acked))
     finally:
         d.kill()
-    ok = not fails
-    results.append(ok)
-    print(("PASS: fault-%s" % name) if ok else
-          "FAIL: fault-%s: %s" % (name, "; ".join(fails)))
 
 
 def native(tmp):
