@@ -89,7 +89,7 @@ static TPM_RESULT keep_unsaved(enum store_blob b, const uint8_t *data,
 			path, strerror(-err));
 		return TPM_FAIL; /* libtpms' failure mode: the truth */
 	}
-	log_err("cannot %s %s: %s; TPM commands fail until it is written",
+	log_err("cannot %s %s: %s; TPM commands fail until the state is on disk",
 		data ? "write" : "remove", path, strerror(-err));
 	return TPM_SUCCESS;
 }
