@@ -6,7 +6,8 @@ that meets the fault is answered with TPM_RC_NV_UNAVAILABLE and so is every
 command until the state is on disk; the daemon keeps running; the last
 written state stays on disk; the log says what happened in one line (path
 and errno text); once the fault is gone the next command writes the state
-and the TPM works on, with nothing acknowledged lost, across a SIGKILL too.
+and the TPM works on, with nothing acknowledged lost, across a restart and
+a SIGKILL; SIGTERM ends it with status 0 (a sanitizer build: no errors).
 
 Runs as root, in a mount namespace of its own (tmpfs, remount).  The EIO
 case needs a block device: it is in tests/vm/suite.sh (--eio DIR there).
@@ -57,10 +58,21 @@ def get_random():
     return cmd(0x8001, 0x17B, struct.pack(">H", 8))
 
 
+TPM_FAIL = 9
+
+
+def tpm12_get_random():
+    return cmd(0x00C1, 0x46, struct.pack(">I", 8))
+
+
+def tpm12_save_state():
+    return cmd(0x00C1, 0x98, b"")
+
+
 class Daemon:
     started = 0
 
-    def __init__(self, state, tmp, runas=None, lock=True):
+    def __init__(self, state, tmp, runas=None, lock=True, tpm12=False):
         Daemon.started += 1
         self.sock_path = os.path.join(tmp, "data%d.sock" % Daemon.started)
         self.log = os.path.join(tmp, "log")
@@ -71,6 +83,8 @@ class Daemon:
                 "file=%s,level=2" % self.log]
         if runas:
             args += ["--runas", runas]
+        if tpm12:
+            args.insert(2, "--tpm12")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         self.sock = None
@@ -112,6 +126,17 @@ class Daemon:
         self.sock.close()
         self.proc.kill()
         self.proc.wait()
+
+    def stop(self):
+        """SIGTERM: the exit status, non-zero if a sanitizer objected."""
+        self.sock.close()
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return "a hang"
 
 
 def sh(command):
@@ -195,7 +220,8 @@ def run_case(fails, tmp, state, inject, clear, errtext, runas, files_stay,
                   in line for line in log_lines(d.log)), "the log does not "
               "say that the state was written")
     finally:
-        d.kill()
+        rc = d.stop()
+        check(rc == 0, "the daemon ended with %s on SIGTERM" % rc)
     d = Daemon(state, tmp, runas, lock)
     try:
         count = d.counter()
@@ -203,6 +229,49 @@ def run_case(fails, tmp, state, inject, clear, errtext, runas, files_stay,
               " acknowledged %d" % (count, acked))
     finally:
         d.kill()
+
+
+def tpm12_disk_full(tmp, state):
+    """TPM 1.2: TPM_SaveState into a full disk gets TPM_FAIL, then works."""
+    fails = []
+    os.makedirs(state)
+    d = Daemon(state, tmp, tpm12=True)
+    fill = os.path.join(state, "..", "fill")
+    saved = os.path.join(state, "tpm-00.savestate")
+    permall = os.path.join(state, "tpm-00.permall")
+    try:
+        if d.run(tpm12_get_random())[0] != 0:
+            fails.append("TPM_GetRandom failed")
+        with open(permall, "rb") as f:
+            good = f.read()
+        sh("dd if=/dev/zero of=%s bs=64k || true" % fill)
+        rc = d.run(tpm12_save_state())[0]
+        if rc != TPM_FAIL:
+            fails.append("TPM_SaveState under the fault got %s" % rc)
+        if d.run(tpm12_get_random())[0] != TPM_FAIL:
+            fails.append("a command while the state is unsaved succeeded")
+        with open(permall, "rb") as f:
+            if f.read() != good:
+                fails.append("the state file changed")
+        if not any("cannot write %s: No space left on device" % saved in line
+                   for line in log_lines(d.log)):
+            fails.append("the log does not name %s" % saved)
+        os.unlink(fill)
+        if d.run(tpm12_get_random())[0] != 0:
+            fails.append("after the fault a command failed")
+        if d.run(tpm12_save_state())[0] != 0 or not os.path.exists(saved):
+            fails.append("TPM_SaveState after the fault wrote nothing")
+        if d.proc.poll() is not None:
+            fails.append("the daemon exited")
+    except (OSError, RuntimeError) as e:
+        fails.append(str(e))
+    finally:
+        rc = d.stop()
+        if rc != 0:
+            fails.append("the daemon ended with %s on SIGTERM" % rc)
+    results.append(not fails)
+    print("PASS: fault-tpm12-disk-full" if not fails else
+          "FAIL: fault-tpm12-disk-full: %s" % "; ".join(fails))
 
 
 def native(tmp):
@@ -228,6 +297,7 @@ def native(tmp):
              lambda: os.chmod(denied, 0o500),
              lambda: os.chmod(denied, 0o700),
              "Permission denied", runas="nobody")
+        tpm12_disk_full(tmp, os.path.join(mnt, "tpm12"))
     finally:
         sh("umount %s" % mnt)
 
