@@ -218,8 +218,7 @@ static TPM_RESULT unsaved_result(const struct tpmlib *t)
 	return t->tpm2 ? TPM2_RC_NV_UNAVAILABLE : TPM_FAIL;
 }
 
-/* Retries the writes that failed; true once none is left. */
-static bool flush_unsaved(struct tpmlib *t)
+bool tpmlib_flush(struct tpmlib *t)
 {
 	if (!store_has_unsaved(t->store))
 		return true;
@@ -238,7 +237,7 @@ void tpmlib_process(struct tpmlib *t, const uint8_t *cmd, uint32_t len,
 	 * While the state is not on disk, no command runs: none may claim
 	 * success, and none may change the state further.
 	 */
-	if (!flush_unsaved(t)) {
+	if (!tpmlib_flush(t)) {
 		answer_error(t, unsaved_result(t), resp, resp_len);
 		return;
 	}

@@ -455,6 +455,11 @@ static void job_store_volatile(struct vtpm *v, struct vtpm_job *j)
 		j->result = TPM_BAD_ORDINAL;
 		return;
 	}
+	/* a volatile state newer than the permanent state on disk: no */
+	if (!tpmlib_flush(&v->lib)) {
+		j->result = TPM_IOERROR;
+		return;
+	}
 	j->result = TPMLIB_VolatileAll_Store(&buf, &len);
 	if (j->result == TPM_SUCCESS) {
 		int rc = store_save(v->store, STORE_VOLATILE, buf, len);

@@ -28,6 +28,7 @@ BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/cuse_tpm")
 COUNTER = 0x01500100
 OWNER, PW = 0x40000001, 0x40000009
 NV_UNAVAILABLE = 0x923
+CMD_STORE_VOLATILE, TPM_IOERROR = 10, 0x1F
 results = []
 
 
@@ -76,7 +77,9 @@ class Daemon:
         Daemon.started += 1
         self.sock_path = os.path.join(tmp, "data%d.sock" % Daemon.started)
         self.log = os.path.join(tmp, "log")
-        args = [BIN, "socket", "--tpmstate",
+        self.ctrl_path = os.path.join(tmp, "ctrl%d.sock" % Daemon.started)
+        args = [BIN, "socket", "--ctrl", "type=unixio,path=" + self.ctrl_path,
+                "--tpmstate",
                 "dir=%s,lock=%s" % (state, "on" if lock else "off"), "--server",
                 "type=unixio,path=" + self.sock_path, "--flags",
                 "not-need-init,startup-clear", "--log",
@@ -117,6 +120,15 @@ class Daemon:
             return struct.unpack(">I", resp[6:10])[0], resp
         except OSError:
             return None, b""
+
+    def store_volatile(self):
+        """CMD_STORE_VOLATILE on the control socket: its result."""
+        with socket.socket(socket.AF_UNIX) as c:
+            c.settimeout(20)
+            c.connect(self.ctrl_path)
+            c.sendall(struct.pack(">I", CMD_STORE_VOLATILE))
+            resp = c.recv(4)
+        return struct.unpack(">I", resp)[0] if len(resp) == 4 else None
 
     def counter(self):
         rc, resp = self.run(nv_read())
@@ -194,6 +206,9 @@ def run_case(fails, tmp, state, inject, clear, errtext, runas, files_stay,
         rc, _ = d.run(get_random())
         check(rc == NV_UNAVAILABLE, "a command while the state is unsaved "
               "got %s" % (hex(rc) if rc is not None else rc))
+        rc = d.store_volatile()
+        check(rc == TPM_IOERROR, "CMD_STORE_VOLATILE while the state is "
+              "unsaved got %s" % rc)
         check(d.proc.poll() is None, "the daemon exited")
         if files_stay:
             try:
