@@ -3,7 +3,7 @@
 """Storage faults under a running daemon: the state directory full, read
 only, removed, or not writable by the --runas user.  For each: the NV write
 that meets the fault is answered with TPM_RC_NV_UNAVAILABLE and so is every
-command until the state is on disk; the daemon keeps running; the last
+command (and CMD_STORE_VOLATILE) until the state is on disk; the daemon keeps running; the last
 written state stays on disk; the log says what happened in one line (path
 and errno text); once the fault is gone the next command writes the state
 and the TPM works on, with nothing acknowledged lost, across a restart and
