@@ -43,7 +43,7 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	libssl-dev qemu-system-x86 busybox-static xz-utils \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy \
 	udev systemd tpm-udev python3 shellcheck groff-base man-db \
-	clang libclang-rt-14-dev
+	clang libclang-rt-14-dev dmsetup e2fsprogs util-linux
 
 .PHONY: all check lint deps run demo-vm install clean asan bench
 

@@ -69,6 +69,9 @@ void store_close(struct store *s)
 
 	if (!s->dir)
 		return; /* never opened */
+	if (store_flush(s) < 0)
+		log_err("exiting with the TPM state not written: %s still holds "
+			"the state of before the failed write", s->dir);
 	store_unlock(s);
 	for (i = 0; i < STORE_NBLOBS; i++)
 		free(s->cache[i].data);
@@ -82,21 +85,19 @@ void store_close(struct store *s)
  * lock, which swtpm lost when daemonizing) and still conflicts with swtpm's
  * fcntl() lock on the same file, so the two programs exclude each other.
  */
-int store_lock(struct store *s, unsigned retries)
+static int lock_dir(int dirfd, unsigned retries)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	const struct timespec pause = { .tv_nsec = 10 * 1000 * 1000 };
 	int fd;
 
-	if (s->lockfd >= 0)
-		return 0;
-	fd = openat(s->dirfd, ".lock", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	fd = openat(dirfd, ".lock", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 		    0660);
 	if (fd < 0)
 		return -errno;
 	for (;;) {
 		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-			break;
+			return fd;
 		if ((errno != EAGAIN && errno != EACCES) || retries-- == 0) {
 			int err = errno == EACCES ? EAGAIN : errno;
 
@@ -105,6 +106,17 @@ int store_lock(struct store *s, unsigned retries)
 		}
 		nanosleep(&pause, NULL);
 	}
+}
+
+int store_lock(struct store *s, unsigned retries)
+{
+	int fd;
+
+	if (s->lockfd >= 0)
+		return 0;
+	fd = lock_dir(s->dirfd, retries);
+	if (fd < 0)
+		return fd;
 	s->lockfd = fd;
 	return 0;
 }
@@ -175,6 +187,7 @@ static void cache_set(struct store_cache *c, const uint8_t *data, size_t len)
 	c->data = copy;
 	c->len = len;
 	c->valid = true;
+	c->unsaved = false;
 }
 
 int store_load(struct store *s, enum store_blob b, uint8_t **data, size_t *len)
@@ -184,6 +197,18 @@ int store_load(struct store *s, enum store_blob b, uint8_t **data, size_t *len)
 	size_t flen = 0;
 	int rc;
 
+	if (s->cache[b].unsaved) {
+		const struct store_cache *c = &s->cache[b];
+
+		if (!c->data)
+			return -ENOENT;
+		*data = malloc(c->len ? c->len : 1);
+		if (!*data)
+			return -ENOMEM;
+		memcpy(*data, c->data, c->len);
+		*len = c->len;
+		return 0;
+	}
 	file_name(s, b, false, name, sizeof(name));
 	rc = read_file(s->dirfd, name, &file, &flen);
 	if (rc == -ENOENT) {
@@ -253,8 +278,6 @@ int store_save(struct store *s, enum store_blob b, const uint8_t *data,
 	rc = replace_file(s, b, file, flen);
 	free(file);
 	if (rc < 0) {
-		log_err("cannot write %s state to %s: %s", blob_names[b], s->dir,
-			strerror(-rc));
 		c->valid = false;
 		return rc;
 	}
@@ -267,10 +290,117 @@ int store_delete(struct store *s, enum store_blob b)
 	char name[64];
 
 	file_name(s, b, false, name, sizeof(name));
-	if (unlinkat(s->dirfd, name, 0) < 0 && errno != ENOENT)
+	if (unlinkat(s->dirfd, name, 0) < 0 && errno != ENOENT) {
+		s->cache[b].valid = false;
 		return -errno;
+	}
 	if (s->durable)
 		fsync(s->dirfd);
 	cache_set(&s->cache[b], NULL, 0);
 	return 0;
+}
+
+int store_keep_unsaved(struct store *s, enum store_blob b, const uint8_t *data,
+		       size_t len)
+{
+	struct store_cache *c = &s->cache[b];
+	uint8_t *copy = NULL;
+
+	if (data) {
+		copy = malloc(len ? len : 1);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, data, len);
+	}
+	free(c->data);
+	c->data = copy;
+	c->len = data ? len : 0;
+	c->valid = false;
+	c->unsaved = true;
+	return 0;
+}
+
+bool store_has_unsaved(const struct store *s)
+{
+	int i;
+
+	for (i = 0; i < STORE_NBLOBS; i++)
+		if (s->cache[i].unsaved)
+			return true;
+	return false;
+}
+
+/*
+ * A state directory removed and made anew keeps its path but not its inode:
+ * our descriptor still names the removed one, where nothing can be created.
+ * Move to the new one, take its lock if we held the old one's, and write
+ * everything we know into it (the removal took the files too).
+ */
+static int follow_dir(struct store *s)
+{
+	struct stat now, then;
+	int fd, lockfd, i;
+
+	fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &now) < 0 || fstat(s->dirfd, &then) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	if (now.st_dev == then.st_dev && now.st_ino == then.st_ino) {
+		close(fd);
+		return 0;
+	}
+	if (store_locked(s)) {
+		lockfd = lock_dir(fd, 0);
+		if (lockfd < 0) {
+			close(fd);
+			return lockfd;
+		}
+		close(s->lockfd);
+		s->lockfd = lockfd;
+	}
+	close(s->dirfd);
+	s->dirfd = fd;
+	for (i = 0; i < STORE_NBLOBS; i++)
+		if (s->cache[i].valid)
+			s->cache[i].unsaved = true;
+	log_warn("state directory %s was made anew: writing the state into it",
+		 s->dir);
+	return 0;
+}
+
+int store_flush(struct store *s)
+{
+	int i, rc;
+
+	if (!store_has_unsaved(s))
+		return 0;
+	rc = follow_dir(s);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < STORE_NBLOBS; i++) {
+		struct store_cache *c = &s->cache[i];
+
+		if (!c->unsaved)
+			continue;
+		c->valid = false; /* no skipped write: the file is behind */
+		rc = c->data ? store_save(s, i, c->data, c->len)
+			     : store_delete(s, i);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void store_file_path(const struct store *s, enum store_blob b, char *buf,
+		     size_t size)
+{
+	char name[64];
+
+	file_name(s, b, false, name, sizeof(name));
+	snprintf(buf, size, "%s/%s", s->dir, name);
 }

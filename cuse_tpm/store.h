@@ -25,6 +25,7 @@ struct store_cache {
 	uint8_t *data; /* plain TPM state as last loaded or saved */
 	size_t len;
 	bool valid;    /* data mirrors the file (or its absence) */
+	bool unsaved;  /* data (NULL: no file) is newer than the file */
 };
 
 struct store {
@@ -56,9 +57,31 @@ int store_blob_by_name(const char *name);
  * no such file, -EBADMSG if the file is not a valid container, or -errno.
  */
 int store_load(struct store *s, enum store_blob b, uint8_t **data, size_t *len);
-/* Replaces the file atomically; does nothing if the contents are unchanged. */
+/*
+ * Replaces the file atomically; does nothing if the contents are unchanged.
+ * 0 or -errno; a failed write leaves the old file as it was.
+ */
 int store_save(struct store *s, enum store_blob b, const uint8_t *data,
 	       size_t len);
 int store_delete(struct store *s, enum store_blob b);
+
+/*
+ * After a failed store_save (or store_delete: @data NULL), keeps @data as
+ * the blob's newest contents: store_load returns it, store_flush writes it.
+ * 0 or -ENOMEM.
+ */
+int store_keep_unsaved(struct store *s, enum store_blob b, const uint8_t *data,
+		       size_t len);
+/* Whether some blob's newest contents have not reached the disk. */
+bool store_has_unsaved(const struct store *s);
+/*
+ * Writes what store_keep_unsaved kept, first following the directory's path
+ * to a directory made anew there (and locking that one if this store holds
+ * the lock).  0 once nothing is unsaved, or -errno.
+ */
+int store_flush(struct store *s);
+/* "DIR/tpm2-00.permall": for messages. */
+void store_file_path(const struct store *s, enum store_blob b, char *buf,
+		     size_t size);
 
 #endif

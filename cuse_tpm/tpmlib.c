@@ -5,15 +5,19 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_tis.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define TPM2_ST_NO_SESSIONS 0x8001
 #define TPM2_CC_STARTUP 0x144
 #define TPM2_CC_SHUTDOWN 0x145
 #define TPM2_SU_CLEAR 0
 #define TPM2_SU_STATE 1
+/* A warning: NV is not accessible now, the command may work later. */
+#define TPM2_RC_NV_UNAVAILABLE 0x923
 #define TPM_TAG_RQU_COMMAND 0x00c1
 #define TPM_TAG_RSP_COMMAND 0x00c4
 #define TPM_ORD_STARTUP 0x99
@@ -67,14 +71,41 @@ static TPM_RESULT cb_nvram_load(unsigned char **data, uint32_t *length,
 	return TPM_SUCCESS;
 }
 
+/*
+ * A state write failed: keep the state, answer for it ourselves.  libtpms
+ * is told the write worked, because a failed write puts its TPM 2 into
+ * failure mode, out of which only a new TPMLIB_MainInit leads; instead the
+ * state stays in memory and in the store, tpmlib_process() answers the
+ * command with an error, and the next command first retries the write.
+ */
+static TPM_RESULT keep_unsaved(enum store_blob b, const uint8_t *data,
+			       size_t len, int err)
+{
+	char path[PATH_MAX];
+
+	store_file_path(active->store, b, path, sizeof(path));
+	if (store_keep_unsaved(active->store, b, data, len) < 0) {
+		log_err("cannot write %s: %s; out of memory to keep it",
+			path, strerror(-err));
+		return TPM_FAIL; /* libtpms' failure mode: the truth */
+	}
+	log_err("cannot %s %s: %s; TPM commands fail until the state is on disk",
+		data ? "write" : "remove", path, strerror(-err));
+	return TPM_SUCCESS;
+}
+
 static TPM_RESULT cb_nvram_store(const unsigned char *data, uint32_t length,
 				 uint32_t tpm_number, const char *name)
 {
 	int b = store_blob_by_name(name);
+	int rc;
 
 	(void)tpm_number;
-	if (b < 0 || store_save(active->store, b, data, length) < 0)
+	if (b < 0)
 		return TPM_FAIL;
+	rc = store_save(active->store, b, data, length);
+	if (rc < 0)
+		return keep_unsaved(b, data, length, rc);
 	return TPM_SUCCESS;
 }
 
@@ -82,11 +113,15 @@ static TPM_RESULT cb_nvram_delete(uint32_t tpm_number, const char *name,
 				  TPM_BOOL must_exist)
 {
 	int b = store_blob_by_name(name);
+	int rc;
 
 	(void)tpm_number;
 	(void)must_exist;
-	if (b < 0 || store_delete(active->store, b) < 0)
+	if (b < 0)
 		return TPM_FAIL;
+	rc = store_delete(active->store, b);
+	if (rc < 0)
+		return keep_unsaved(b, NULL, 0, rc);
 	return TPM_SUCCESS;
 }
 
@@ -154,35 +189,69 @@ TPM_RESULT tpmlib_start(struct tpmlib *t)
 	return TPMLIB_MainInit();
 }
 
+/* Makes the response a bare error: a buffer of at least a header. */
+static void answer_error(struct tpmlib *t, TPM_RESULT rc, const uint8_t **resp,
+			 uint32_t *resp_len)
+{
+	if (t->resp_cap < TPM_HEADER_SIZE) {
+		unsigned char *p = realloc(t->resp, TPM_HEADER_SIZE);
+
+		if (!p) {
+			static uint8_t fallback[TPM_HEADER_SIZE];
+
+			tpmlib_error_response(t->tpm2, TPM_FAIL, fallback);
+			*resp = fallback;
+			*resp_len = TPM_HEADER_SIZE;
+			return;
+		}
+		t->resp = p;
+		t->resp_cap = TPM_HEADER_SIZE;
+	}
+	tpmlib_error_response(t->tpm2, rc, t->resp);
+	*resp = t->resp;
+	*resp_len = TPM_HEADER_SIZE;
+}
+
+/* What a command gets while the TPM's state cannot be written. */
+static TPM_RESULT unsaved_result(const struct tpmlib *t)
+{
+	return t->tpm2 ? TPM2_RC_NV_UNAVAILABLE : TPM_FAIL;
+}
+
+bool tpmlib_flush(struct tpmlib *t)
+{
+	if (!store_has_unsaved(t->store))
+		return true;
+	if (store_flush(t->store) < 0)
+		return false;
+	log_warn("state written to %s: TPM commands work again", t->store->dir);
+	return true;
+}
+
 void tpmlib_process(struct tpmlib *t, const uint8_t *cmd, uint32_t len,
 		    const uint8_t **resp, uint32_t *resp_len)
 {
 	TPM_RESULT rc;
 
+	/*
+	 * While the state is not on disk, no command runs: none may claim
+	 * success, and none may change the state further.
+	 */
+	if (!tpmlib_flush(t)) {
+		answer_error(t, unsaved_result(t), resp, resp_len);
+		return;
+	}
 	*resp_len = 0;
 	rc = TPMLIB_Process(&t->resp, resp_len, &t->resp_cap, (uint8_t *)cmd,
 			    len);
-	if (rc || *resp_len < TPM_HEADER_SIZE) {
-		/* libtpms could not even form a response: make one. */
-		if (t->resp_cap < TPM_HEADER_SIZE) {
-			unsigned char *p = realloc(t->resp, TPM_HEADER_SIZE);
-
-			if (!p) {
-				static uint8_t fallback[TPM_HEADER_SIZE];
-
-				tpmlib_error_response(t->tpm2, TPM_FAIL, fallback);
-				*resp = fallback;
-				*resp_len = TPM_HEADER_SIZE;
-				return;
-			}
-			t->resp = p;
-			t->resp_cap = TPM_HEADER_SIZE;
-		}
-		tpmlib_error_response(t->tpm2, rc ? rc : TPM_FAIL, t->resp);
-		*resp_len = TPM_HEADER_SIZE;
-	}
 	t->last_ordinal = len >= TPM_HEADER_SIZE ? tpm_header_code(cmd) : 0;
 	*resp = t->resp;
+	if (store_has_unsaved(t->store))
+		/* it ran, but what it changed is not on disk: no success */
+		answer_error(t, unsaved_result(t), resp, resp_len);
+	else if (rc || *resp_len < TPM_HEADER_SIZE)
+		/* libtpms could not even form a response: make one. */
+		answer_error(t, rc ? rc : TPM_FAIL, resp, resp_len);
 }
 
 /* Sends a 12-byte command with one 16-bit parameter; returns its result. */

@@ -44,6 +44,11 @@ void tpmlib_stop(struct tpmlib *t, bool orderly);
 void tpmlib_process(struct tpmlib *t, const uint8_t *cmd, uint32_t len,
 		    const uint8_t **resp, uint32_t *resp_len);
 TPM_RESULT tpmlib_startup(struct tpmlib *t, enum tpm_startup type);
+/*
+ * Retries the state writes that failed (every command does so first, and
+ * is refused while they fail); true once nothing is unsaved.
+ */
+bool tpmlib_flush(struct tpmlib *t);
 
 /* A 10-byte error response in the TPM version's format. */
 void tpmlib_error_response(bool tpm2, TPM_RESULT rc,

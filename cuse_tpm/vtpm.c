@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_tis.h>
 #include <pthread.h>
@@ -390,10 +391,24 @@ static void job_store_volatile(struct vtpm *v, struct vtpm_job *j)
 	j->result = ensure_locked(v, 0);
 	if (j->result)
 		return;
-	j->result = TPMLIB_VolatileAll_Store(&buf, &len);
-	if (j->result == TPM_SUCCESS &&
-	    store_save(v->store, STORE_VOLATILE, buf, len) < 0)
+	/* a volatile state newer than the permanent state on disk: no */
+	if (!tpmlib_flush(&v->lib)) {
 		j->result = TPM_IOERROR;
+		return;
+	}
+	j->result = TPMLIB_VolatileAll_Store(&buf, &len);
+	if (j->result == TPM_SUCCESS) {
+		int rc = store_save(v->store, STORE_VOLATILE, buf, len);
+
+		if (rc < 0) {
+			char path[PATH_MAX];
+
+			store_file_path(v->store, STORE_VOLATILE, path,
+					sizeof(path));
+			log_err("cannot write %s: %s", path, strerror(-rc));
+			j->result = TPM_IOERROR;
+		}
+	}
 	free(buf);
 }
 

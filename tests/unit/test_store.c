@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,6 +128,59 @@ static void lock_excludes_another_process(void)
 	store_close(&a);
 }
 
+/*
+ * A write that fails is kept: loads see it, a flush writes it once the
+ * directory is back, and a directory made anew is followed and locked.
+ */
+static void unsaved_state_is_kept_and_flushed(void)
+{
+	const uint8_t old[] = "old", newer[] = "newer";
+	struct store s;
+	uint8_t *back;
+	size_t len;
+	char path[128];
+
+	fresh_dir();
+	CHECK_EQ(store_open(&s, dir, 0600, true, true), 0);
+	CHECK_EQ(store_lock(&s, 0), 0);
+	CHECK_EQ(store_save(&s, STORE_PERMALL, old, sizeof(old)), 0);
+	CHECK_EQ(store_save(&s, STORE_VOLATILE, old, sizeof(old)), 0);
+	/* the directory goes away under the store */
+	snprintf(path, sizeof(path), "%s/tpm2-00.permall", dir);
+	CHECK_EQ(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/tpm2-00.volatilestate", dir);
+	CHECK_EQ(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/.lock", dir);
+	CHECK_EQ(unlink(path), 0);
+	CHECK_EQ(rmdir(dir), 0);
+	CHECK(!store_has_unsaved(&s));
+	CHECK_EQ(store_save(&s, STORE_PERMALL, newer, sizeof(newer)), -ENOENT);
+	CHECK_EQ(store_keep_unsaved(&s, STORE_PERMALL, newer, sizeof(newer)), 0);
+	CHECK(store_has_unsaved(&s));
+	CHECK_EQ(store_load(&s, STORE_PERMALL, &back, &len), 0);
+	CHECK(len == sizeof(newer) && memcmp(back, newer, len) == 0);
+	free(back);
+	CHECK_EQ(store_flush(&s), -ENOENT);
+	CHECK(store_has_unsaved(&s));
+	/* back: both blobs land in the new directory, under its lock */
+	CHECK_EQ(mkdir(dir, 0700), 0);
+	CHECK_EQ(store_flush(&s), 0);
+	CHECK(!store_has_unsaved(&s));
+	snprintf(path, sizeof(path), "%s/.lock", dir);
+	CHECK_EQ(access(path, F_OK), 0);
+	store_unlock(&s);
+	store_close(&s);
+	CHECK_EQ(store_open(&s, dir, 0600, true, true), 0);
+	CHECK_EQ(store_load(&s, STORE_PERMALL, &back, &len), 0);
+	CHECK(len == sizeof(newer) && memcmp(back, newer, len) == 0);
+	free(back);
+	CHECK_EQ(store_load(&s, STORE_VOLATILE, &back, &len), 0);
+	CHECK(len == sizeof(old) && memcmp(back, old, len) == 0);
+	free(back);
+	store_close(&s);
+}
+
 CHECK_MAIN(TEST(save_load_round_trip), TEST(tpm12_names),
 	   TEST(unchanged_state_is_not_rewritten), TEST(corrupt_file_is_refused),
-	   TEST(lock_excludes_another_process))
+	   TEST(lock_excludes_another_process),
+	   TEST(unsaved_state_is_kept_and_flushed))

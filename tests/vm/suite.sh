@@ -315,6 +315,36 @@ group_runas() {
 	check runas-stops stop_daemon
 }
 
+# ---------------------------------------------------------------------------
+# dm_switch DEV SECTORS TARGET: the command that swaps DEV's table
+dm_switch() {
+	echo "dmsetup load $1 --table '0 $2 $3' && dmsetup suspend --nolockfs $1 && dmsetup resume $1"
+}
+# EIO under the state directory: ext2 on a device-mapper device over a RAM
+# disk, whose table test_faults.py switches to "error" and back.
+group_faults() {
+	local dm=cuse-tpm-eio mnt=/tmp/eio size
+	export DM_DISABLE_UDEV=1 # no udevd here: dmsetup makes the node itself
+	if [ ! -b /dev/ram0 ] || [ ! -e /dev/mapper/control ]; then
+		fail fault-eio "no RAM disk or device-mapper in this kernel"
+		return
+	fi
+	size=$(blockdev --getsz /dev/ram0)
+	mkdir -p "$mnt"
+	if ! { dmsetup create "$dm" --table "0 $size linear /dev/ram0 0" &&
+		mkfs.ext2 -q "/dev/mapper/$dm" &&
+		mount -o errors=continue "/dev/mapper/$dm" "$mnt"; } >/tmp/eio.log 2>&1; then
+		fail fault-eio "cannot set up the device: $(tail -n 2 /tmp/eio.log | tr '\n' ' ')"
+		dmsetup remove "$dm" 2>/dev/null
+		return
+	fi
+	python3 tests/unit/test_faults.py "$BUILD/cuse_tpm" --eio "$mnt" \
+		"$(dm_switch "$dm" "$size" error)" \
+		"$(dm_switch "$dm" "$size" "linear /dev/ram0 0")" | grep -E '^(PASS|FAIL): '
+	umount "$mnt"
+	dmsetup remove "$dm"
+}
+
 want daemon && group_daemon
 want devtest && group_devtest
 want ioctl && group_ioctl
@@ -322,6 +352,7 @@ want tpm2tools && group_tpm2tools
 want tpm12 && group_tpm12
 want passthrough && group_passthrough
 want runas && group_runas
+want faults && group_faults
 want asan && group_asan
 # the udev rule and the systemd unit, with Debian's udevd and systemd
 want deploy && tests/vm/deploy.sh

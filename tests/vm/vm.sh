@@ -43,8 +43,9 @@ init_script=$script_dir/init.sh
 # Top-level modules the guest loads; their dependencies (netfs, fscache,
 # virtio, ...) are taken from modules.dep.  Builtin ones are fine too.
 required_modules=(virtio_pci 9pnet_virtio 9p fuse cuse)
-# Loaded when the kernel has them, so tests can use /dev/vtpmx.
-optional_modules=(tpm_vtpm_proxy tpm_tis tpm_crb)
+# Loaded when the kernel has them, so tests can use /dev/vtpmx, and a RAM
+# disk under device-mapper for the storage fault (EIO) test.
+optional_modules=(tpm_vtpm_proxy tpm_tis tpm_crb dm_mod brd ext4 crc32c_generic)
 
 # Temporary files and directories, removed however the script ends.
 cleanup=()
