@@ -121,6 +121,23 @@ group_devtest() {
 	check "devtest$tag-stop" stop_daemon
 }
 
+# ---------------------------------------------------------------------------
+# Load: ioctls from several openers while commands run, thousands of
+# open/close cycles, 50 daemons at once (tests/vm/loadtest.c).
+group_load() {
+	local pid
+	rm -rf "$STATE"
+	if ! start_daemon --flags not-need-init,startup-clear; then
+		fail load-daemon "could not start"
+		return
+	fi
+	pid=$(daemon_pid)
+	VTPM_DEV=$DEV VTPM_PID=$pid CUSE_TPM=$BUILD/cuse_tpm CUSE_TPM_IOCTL=$BUILD/cuse_tpm_ioctl \
+		"$BUILD/tests/loadtest" | grep -v ' passed, .* failed$' | sed 's/^\(PASS\|FAIL\): /\1: load-/'
+	check load-daemon-survived kill -0 "$pid"
+	check load-stop stop_daemon
+}
+
 group_asan() {
 	local logs
 	rm -f /tmp/asan.*
@@ -322,6 +339,7 @@ want tpm2tools && group_tpm2tools
 want tpm12 && group_tpm12
 want passthrough && group_passthrough
 want runas && group_runas
+want load && group_load
 want asan && group_asan
 # the udev rule and the systemd unit, with Debian's udevd and systemd
 want deploy && tests/vm/deploy.sh
