@@ -13,6 +13,7 @@
  *   VTPM_PID         its daemon's pid, for /proc
  *   CUSE_TPM         the daemon binary, CUSE_TPM_IOCTL the admin tool
  *   LOAD_SECONDS     how long the ioctl hammer runs (default 12)
+ *   LOAD_OPENERS     its threads, each its own opener (default 4)
  *   LOAD_CYCLES      open/close cycles (default 3000), LOAD_CYCLE_SECONDS
  *                    their time limit (default 30)
  *   LOAD_RSS_SLACK_KB  how far RSS may rise over the cycles (default 256;
@@ -41,7 +42,7 @@
 #include <unistd.h>
 
 #define RESP_MAX 4096
-#define HAMMER_THREADS 4
+#define MAX_OPENERS 64
 #define NV_COUNTER 0x01500040 /* rewritten by the command mix */
 #define NV_BULK 0x01500041    /* makes the permanent blob span chunks */
 #define NV_COUNTER_SIZE 32
@@ -53,7 +54,7 @@
  * gone back to wait still counts as busy): seen 7 to 9 for 5 clients in
  * TCG; far from the loop's cap of 64, and from one per request.
  */
-#define THREAD_GROWTH_MAX (4 * (HAMMER_THREADS + 1))
+#define THREAD_GROWTH_MAX(openers) (4 * ((openers) + 1))
 
 static const char *env_or(const char *name, const char *dflt)
 {
@@ -517,7 +518,8 @@ static void ioctls_while_commands_run(void)
 {
 	const struct target t = target_from_env();
 	double seconds = (double)env_long("LOAD_SECONDS", 12), t0, deadline;
-	struct hammer h[HAMMER_THREADS];
+	static struct hammer h[MAX_OPENERS];
+	long openers = env_long("LOAD_OPENERS", 4);
 	unsigned long count[MIX_KINDS] = { 0 }, seq = 0, cancelled = 0, rounds = 0;
 	unsigned long opens = 0;
 	uint8_t cmd[TPM2_CMD_MAX], resp[RESP_MAX], pcr[32], got[32];
@@ -537,7 +539,8 @@ static void ioctls_while_commands_run(void)
 	CHECK_EQ(nv_define(fd, NV_COUNTER, NV_COUNTER_SIZE), 0);
 	CHECK_EQ(read_pcr(fd, pcr), 0);
 	memset(h, 0, sizeof(h));
-	for (i = 0; i < HAMMER_THREADS; i++) {
+	CHECK(openers > 0 && openers <= MAX_OPENERS);
+	for (i = 0; i < openers; i++) {
 		h[i].t = &t;
 		h[i].stop = &stop;
 		if (pthread_create(&h[i].thread, NULL, hammer_run, &h[i]))
@@ -546,7 +549,7 @@ static void ioctls_while_commands_run(void)
 	}
 	t0 = now();
 	deadline = t0 + seconds;
-	while (started == HAMMER_THREADS && now() < deadline) {
+	while (started == openers && now() < deadline) {
 		enum mix kind = (enum mix)(seq % MIX_KINDS);
 
 		bad = run_mix(fd, kind, seq, pcr, nv, &cancelled);
@@ -580,8 +583,8 @@ static void ioctls_while_commands_run(void)
 	printf(" (%lu CreatePrimary cancelled)\n", cancelled);
 	printf("# daemon before/after: %d/%d fds, %d/%d threads, %ld/%ld kB RSS\n",
 	       u0.fds, u1.fds, u0.threads, u1.threads, u0.rss_kb, u1.rss_kb);
-	CHECK_EQ(started, HAMMER_THREADS);
-	for (i = 0; i < HAMMER_THREADS; i++)
+	CHECK_EQ(started, openers);
+	for (i = 0; i < openers; i++)
 		if (h[i].err[0]) {
 			check_now.why = h[i].err;
 			return;
@@ -602,7 +605,7 @@ static void ioctls_while_commands_run(void)
 	CHECK(memcmp(resp + 16, nv, NV_COUNTER_SIZE) == 0);
 	CHECK(count[MIX_EXTEND] > 0 && count[MIX_NV] > 0 && rounds > 0);
 	CHECK_EQ(u1.fds, u0.fds);
-	CHECK(u1.threads <= u0.threads + THREAD_GROWTH_MAX);
+	CHECK(u1.threads <= u0.threads + THREAD_GROWTH_MAX(openers));
 }
 
 /* ---- 2. open/close cycles ------------------------------------------------ */
