@@ -655,7 +655,7 @@ static int flush_transients(const struct target *t)
 {
 	uint8_t cmd[TPM2_CMD_MAX], resp[RESP_MAX];
 	size_t got = 0;
-	uint32_t i, n, handle;
+	uint32_t i, n, handles[16];
 	int fd = open_data(t, 0), flushed = 0;
 
 	if (fd < 0)
@@ -666,19 +666,64 @@ static int flush_transients(const struct target *t)
 		close(fd);
 		return -1;
 	}
-	n = (uint32_t)resp[15] << 24 | (uint32_t)resp[16] << 16 |
-	    (uint32_t)resp[17] << 8 | resp[18];
-	for (i = 0; i < n && 19 + 4 * (i + 1) <= got; i++) {
-		const uint8_t *h = resp + 19 + 4 * i;
-
-		handle = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
-			 (uint32_t)h[2] << 8 | h[3];
-		if (transact(fd, cmd, tpm2_flush_context(cmd, handle), resp, NULL))
+	n = be32_at(resp + 15);
+	if (n > 16 || 19 + 4 * n > got) {
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		handles[i] = be32_at(resp + 19 + 4 * i);
+	for (i = 0; i < n; i++) {
+		if (transact(fd, cmd, tpm2_flush_context(cmd, handles[i]), resp,
+			     NULL))
 			break;
 		flushed++;
 	}
 	close(fd);
 	return flushed;
+}
+
+/* The device's control cycles: an ioctl, or a blob left half read. */
+static const char *ioctl_cycle(int fd, enum cycle kind)
+{
+	static struct ptm_getstate gs;
+	ptm_cap caps = 0;
+
+	if (kind == CY_IOCTL)
+		return ioctl(fd, PTM_GET_CAPABILITY, &caps) || caps != 0x16fff ?
+			       "GET_CAPABILITY" : NULL;
+	memset(&gs, 0, sizeof(gs));
+	gs.u.req.type = PTM_BLOB_TYPE_PERMANENT;
+	if (ioctl(fd, PTM_GET_STATEBLOB, &gs) || gs.u.resp.tpm_result ||
+	    gs.u.resp.length != PTM_STATE_BLOB_CHUNK ||
+	    gs.u.resp.totlength <= gs.u.resp.length)
+		return "first chunk of a multi-chunk blob";
+	return NULL;
+}
+
+/* The data path's cycles: a command, its response read whole, in part or not. */
+static const char *data_cycle(int fd, enum cycle kind, bool slow)
+{
+	uint8_t cmd[TPM2_CMD_MAX], resp[RESP_MAX];
+	size_t len = slow ? tpm2_create_primary(cmd, TPM2_KEY_ECC_P256)
+			  : tpm2_get_random(cmd, 16);
+	size_t got = 0;
+
+	switch (kind) {
+	case CY_ANSWERED:
+		return transact(fd, cmd, len, resp, &got) || got != 10 + 2 + 16 ?
+			       "GetRandom lost or malformed" : NULL;
+	case CY_UNREAD:
+	case CY_MID_COMMAND:
+		return write(fd, cmd, len) != (ssize_t)len ? "write" : NULL;
+	case CY_PARTIAL:
+		return write(fd, cmd, len) != (ssize_t)len ||
+			       read(fd, resp, 10) != 10 || tpm2_rc(resp) ||
+			       tpm2_size(resp) != 10 + 2 + 16 ?
+			       "half-read GetRandom" : NULL;
+	default:
+		return "no such cycle";
+	}
 }
 
 /*
@@ -689,61 +734,20 @@ static int flush_transients(const struct target *t)
 static const char *cycle(const struct target *t, enum cycle kind, bool slow,
 			 unsigned long *keys)
 {
-	static struct ptm_getstate gs;
-	uint8_t cmd[TPM2_CMD_MAX], resp[RESP_MAX];
-	size_t len = slow ? tpm2_create_primary(cmd, TPM2_KEY_ECC_P256)
-			  : tpm2_get_random(cmd, 16);
-	size_t got = 0;
-	int flushed;
 	bool on_ctrl = kind == CY_IOCTL || kind == CY_HALF_BLOB;
 	int fd = on_ctrl ? open_ctrl(t)
 			 : open_data(t, kind == CY_MID_COMMAND ? O_NONBLOCK : 0);
-	const char *bad = NULL;
-	ptm_cap caps = 0;
+	const char *bad;
 
 	if (fd < 0)
 		return "open";
-	if (!t->dev && on_ctrl) {
-		bad = ctrl_cycle(fd, kind);
-		kind = CY_KINDS; /* done */
-	}
-	switch (kind) {
-	case CY_KINDS:
-		break;
-	case CY_IOCTL:
-		if (ioctl(fd, PTM_GET_CAPABILITY, &caps) || caps != 0x16fff)
-			bad = "GET_CAPABILITY";
-		break;
-	case CY_ANSWERED:
-		if (transact(fd, cmd, len, resp, &got) || got != 10 + 2 + 16)
-			bad = "GetRandom lost or malformed";
-		break;
-	case CY_UNREAD:
-	case CY_MID_COMMAND:
-		if (write(fd, cmd, len) != (ssize_t)len)
-			bad = "write";
-		break;
-	case CY_PARTIAL:
-		if (write(fd, cmd, len) != (ssize_t)len ||
-		    read(fd, resp, 10) != 10 || tpm2_rc(resp) ||
-		    tpm2_size(resp) != 10 + 2 + 16)
-			bad = "half-read GetRandom";
-		break;
-	case CY_HALF_BLOB:
-		memset(&gs, 0, sizeof(gs));
-		gs.u.req.type = PTM_BLOB_TYPE_PERMANENT;
-		if (ioctl(fd, PTM_GET_STATEBLOB, &gs) || gs.u.resp.tpm_result ||
-		    gs.u.resp.length != PTM_STATE_BLOB_CHUNK ||
-		    gs.u.resp.totlength <= gs.u.resp.length)
-			bad = "first chunk of a multi-chunk blob";
-		break;
-	default:
-		bad = "no such cycle";
-	}
+	if (on_ctrl)
+		bad = t->dev ? ioctl_cycle(fd, kind) : ctrl_cycle(fd, kind);
+	else
+		bad = data_cycle(fd, kind, slow);
 	close(fd);
 	if (slow && !bad) {
-		flushed = flush_transients(t);
-		if (flushed != 1)
+		if (flush_transients(t) != 1)
 			return "the closed opener's CreatePrimary did not run once";
 		(*keys)++;
 	}
