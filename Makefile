@@ -49,7 +49,7 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 
 all: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl \
 	$(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/devtest \
-	$(BUILD)/tests/blobtool
+	$(BUILD)/tests/loadtest $(BUILD)/tests/blobtool
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,6 +68,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(CORE_OBJS) $(TESTLIB_OBJS)
 $(BUILD)/tests/devtest: $(BUILD)/obj/tests/vm/devtest.o $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ -lpthread
+
+$(BUILD)/tests/loadtest: $(BUILD)/obj/tests/vm/loadtest.o $(TESTLIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ -lcrypto -lpthread
 
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 
@@ -101,7 +105,7 @@ lint: lint-extra
 		-Iinclude -Icuse_tpm -Itests/lib \
 		cuse_tpm tests/unit tests/vm tests/lib
 	clang-tidy --quiet $(DAEMON_SRCS) $(TOOL_SRCS) $(TESTLIB_SRCS) tests/unit/*.c \
-		tests/vm/devtest.c -- $(CPPFLAGS) -std=gnu11 \
+		tests/vm/devtest.c tests/vm/loadtest.c -- $(CPPFLAGS) -std=gnu11 \
 		$(shell pkg-config --cflags $(PKGS))
 
 # The README's run command: a vTPM in the foreground on ./build/state.

@@ -121,6 +121,40 @@ group_devtest() {
 	check "devtest$tag-stop" stop_daemon
 }
 
+# ---------------------------------------------------------------------------
+# Load: ioctls from several openers while commands run, thousands of
+# open/close cycles, 50 daemons at once (tests/vm/loadtest.c).
+# load_run BINARY TAG [NAME=VALUE...]: the load test on a fresh daemon
+load_run() {
+	local bin=$1 tag=$2 pid
+	shift 2
+	rm -rf "$STATE"
+	if ! start_daemon "$bin" --flags not-need-init,startup-clear; then
+		fail "$tag-daemon" "could not start $bin"
+		return
+	fi
+	pid=$(daemon_pid)
+	env VTPM_DEV=$DEV VTPM_PID="$pid" CUSE_TPM="$bin" CUSE_TPM_IOCTL="$BUILD/cuse_tpm_ioctl" "$@" \
+		"$BUILD/tests/loadtest" | grep -v ' passed, .* failed$' | sed "s/^\(PASS\|FAIL\): /\1: $tag-/"
+	check "$tag-daemon-survived" kill -0 "$pid"
+	check "$tag-stop" stop_daemon
+}
+
+# With the guest's transparent huge pages as Debian sets them (always): the
+# daemon opts out itself, so its RSS must stay flat regardless.  Then a
+# shorter run on the ASan build, whose leak check at exit sees any lost
+# opener.
+group_load() {
+	local logs
+	load_run "$BUILD/cuse_tpm" load
+	rm -f /tmp/asan.*
+	ASAN_OPTIONS=log_path=/tmp/asan:detect_leaks=1 UBSAN_OPTIONS=log_path=/tmp/asan:print_stacktrace=1 \
+		load_run "$BUILD/asan/cuse_tpm" load-asan LOAD_SECONDS=3 LOAD_CYCLES=300 \
+		LOAD_CYCLE_SECONDS=15 LOAD_RSS_SLACK_KB=0 LOAD_DAEMONS=0 ASAN_OPTIONS= UBSAN_OPTIONS=
+	logs=$(cat /tmp/asan.* 2>/dev/null | head -n 40)
+	if [ -z "$logs" ]; then pass load-asan-no-reports; else fail load-asan-no-reports "$logs"; fi
+}
+
 group_asan() {
 	local logs
 	rm -f /tmp/asan.*
@@ -353,6 +387,7 @@ want tpm12 && group_tpm12
 want passthrough && group_passthrough
 want runas && group_runas
 want faults && group_faults
+want load && group_load
 want asan && group_asan
 # the udev rule and the systemd unit, with Debian's udevd and systemd
 want deploy && tests/vm/deploy.sh
