@@ -8,8 +8,12 @@
 set -u
 OURS=${1:-build/cuse_tpm}
 TMP=$(mktemp -d /tmp/cuse_tpm_interop.XXXXXX)
-PORT=$((20000 + RANDOM % 30000))
-export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$PORT"
+# new_port: a random data port (control on the next one) for the TCTI
+new_port() {
+	PORT=$((20000 + RANDOM % 30000))
+	export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$PORT"
+}
+new_port
 PID=
 passed=0 failed=0
 cleanup() {
@@ -21,19 +25,35 @@ pass() { echo "PASS: $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL: $1: $2"; failed=$((failed + 1)); }
 
 # serve IMPL DIR: that implementation on DIR, data on $PORT, control on
-# $PORT+1 (the TCTI's layout), powered and started
+# $PORT+1 (the TCTI's layout), powered and started.  A server that exits at
+# once found its port taken (other tests pick random ports too): it tries
+# other ports.  A failure says why on stderr.
 serve() {
 	local bin=$1 dir=$2 i
 	[ "$bin" = swtpm ] || bin=$OURS
-	"$bin" socket --tpm2 --tpmstate "dir=$dir" ${KEYARGS[@]+"${KEYARGS[@]}"} \
-		--server "type=tcp,port=$PORT" --ctrl "type=tcp,port=$((PORT + 1))" \
-		--flags not-need-init,startup-clear --log "file=$TMP/$1.log" \
-		</dev/null >/dev/null 2>&1 &
-	PID=$!
-	for ((i = 0; i < 100; i++)); do
-		swtpm_ioctl --tcp "127.0.0.1:$((PORT + 1))" -c >/dev/null 2>&1 && return 0
-		sleep 0.05
+	for _ in 1 2 3; do
+		"$bin" socket --tpm2 --tpmstate "dir=$dir" ${KEYARGS[@]+"${KEYARGS[@]}"} \
+			--server "type=tcp,port=$PORT" --ctrl "type=tcp,port=$((PORT + 1))" \
+			--flags not-need-init,startup-clear --log "file=$TMP/$1.log" \
+			</dev/null >"$TMP/$1.out" 2>&1 &
+		PID=$!
+		for ((i = 0; i < 200; i++)); do
+			swtpm_ioctl --tcp "127.0.0.1:$((PORT + 1))" -c >/dev/null 2>&1 && return 0
+			kill -0 "$PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		if kill -0 "$PID" 2>/dev/null; then
+			kill "$PID"
+			wait "$PID" 2>/dev/null
+			PID=
+			break
+		fi
+		wait "$PID" 2>/dev/null
+		PID=
+		echo "$1 on port $PORT exited: $(tail -n 2 "$TMP/$1.out" "$TMP/$1.log" 2>/dev/null | tr '\n' ' ')" >&2
+		new_port
 	done
+	echo "$1 did not serve on port $PORT: $(tail -n 2 "$TMP/$1.log" 2>/dev/null | tr '\n' ' ')" >&2
 	return 1
 }
 halt() {
