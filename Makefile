@@ -43,7 +43,7 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	libsystemd-dev libssl-dev qemu-system-x86 busybox-static xz-utils \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy \
 	udev systemd tpm-udev python3 shellcheck groff-base man-db \
-	clang libclang-rt-14-dev libseccomp-dev
+	clang libclang-rt-14-dev libseccomp-dev debhelper
 
 .PHONY: all check lint deps run demo-vm install clean asan bench
 
@@ -56,14 +56,14 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/cuse_tpm: $(DAEMON_OBJS)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 $(BUILD)/cuse_tpm_ioctl: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
-	$(CC) $(ALL_CFLAGS) $^ -o $@
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(CORE_OBJS) $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 $(BUILD)/tests/devtest: $(BUILD)/obj/tests/vm/devtest.o $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)

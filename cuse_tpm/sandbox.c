@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -176,7 +177,7 @@ static const char *const allowed[] = {
 	"epoll_pwait",
 	/* the sockets, syslog and sd_notify */
 	"accept", "accept4", "recvfrom", "recvmsg", "sendto", "sendmsg",
-	"shutdown", "socket", "connect", "getsockopt", "setsockopt",
+	"shutdown", "connect", "getsockopt", "setsockopt",
 	"getsockname", "getpeername",
 	/* who we are (glibc and libraries ask) */
 	"getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
@@ -208,6 +209,16 @@ static int seccomp_allow_names(scmp_filter_ctx ctx, const char *const *names,
 					 names[i], strerror(-rc));
 	}
 	return 0;
+}
+
+/*
+ * New sockets are local only (syslog, sd_notify): the TCP listeners are
+ * bound before the filter, and accept() needs no socket().
+ */
+static int seccomp_allow_local_sockets(scmp_filter_ctx ctx)
+{
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+				SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 }
 
 /*
@@ -251,6 +262,11 @@ int sandbox_filter_syscalls(enum seccomp_action action, char *err,
 	if (seccomp_allow_names(ctx, allowed, sizeof(allowed) / sizeof(allowed[0]),
 				err, errlen) < 0)
 		goto fail;
+	rc = seccomp_allow_local_sockets(ctx);
+	if (rc < 0) {
+		fail_with(err, errlen, "seccomp: socket: %s", strerror(-rc));
+		goto fail;
+	}
 	if (SANDBOX_SANITIZED)
 		rc = seccomp_allow_names(ctx, allowed_sanitized,
 					 sizeof(allowed_sanitized) /

@@ -57,6 +57,7 @@ stage "swtpm interop: state dirs and blobs, both ways" tests/unit/test_swtpm_int
 stage "crash: SIGKILL under NV writes" python3 tests/unit/test_crash.py "$BUILD/cuse_tpm" 300
 stage "control socket: hostile clients" python3 tests/unit/test_ctrl_socket.py "$BUILD/cuse_tpm"
 stage "QEMU -tpmdev emulator on our socket" tests/qemu/emulator.sh
+stage "Debian package" tests/unit/test_deb.sh
 # a results directory of its own: a benchmark may use the default meanwhile
 VM_OUT=$BUILD/vm/out-tests stage "VM: CUSE device" tests/vm/vm.sh run --timeout 1500 --mem 1536 --env BUILD="$BUILD" -- tests/vm/suite.sh
 

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -71,6 +72,22 @@ static int killed_child(void)
 	return 0; /* must not get here */
 }
 
+/* syslog's socket is fine, a new network socket is not */
+static int inet_socket_child(void)
+{
+	char err[256];
+	int fd;
+
+	if (sandbox_filter_syscalls(SECCOMP_KILL, err, sizeof(err)) < 0)
+		return 2;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 3;
+	close(fd);
+	socket(AF_INET, SOCK_STREAM, 0);
+	return 0; /* must not get here */
+}
+
 static int logged_child(void)
 {
 	char err[256];
@@ -125,6 +142,17 @@ static void seccomp_kill_ends_the_process(void)
 		return;
 	make_dir();
 	st = in_child(killed_child);
+	CHECK(WIFSIGNALED(st));
+	CHECK_EQ(WTERMSIG(st), SIGSYS);
+}
+
+static void seccomp_only_local_sockets(void)
+{
+	int st;
+
+	if (under_valgrind())
+		return;
+	st = in_child(inet_socket_child);
 	CHECK(WIFSIGNALED(st));
 	CHECK_EQ(WTERMSIG(st), SIGSYS);
 }
@@ -203,6 +231,7 @@ static void check_after(void)
 }
 
 CHECK_MAIN_AFTER(check_after, TEST(seccomp_kill_ends_the_process),
+		 TEST(seccomp_only_local_sockets),
 		 TEST(seccomp_log_lets_the_call_run),
 		 TEST(seccomp_filter_is_in_force),
 		 TEST(landlock_refuses_writes_outside))
