@@ -331,13 +331,17 @@ static int drop_privileges(struct daemon *d)
 	return 0;
 }
 
-/* Writes only to the state, the node and the pid file from here on. */
+/* Writes only to the state and the node from here on; removes only our files. */
 static int confine_files(struct daemon *d)
 {
 	const struct sandbox_paths paths = {
 		.state_dir = d->state_dir,
 		.node = d->dev ? cuse_device_node(d->dev) : NULL,
-		.pid_file = d->opts.pid_file,
+		.removed = {
+			d->opts.pid_file,
+			d->opts.ctrl.type == ENDPOINT_UNIX ? d->opts.ctrl.path : NULL,
+			d->opts.data.type == ENDPOINT_UNIX ? d->opts.data.path : NULL,
+		},
 	};
 	char err[512];
 

@@ -92,8 +92,9 @@ int sandbox_restrict_files(const struct sandbox_paths *p, char *err,
 			   size_t errlen)
 {
 	struct landlock_ruleset_attr attr = { 0 };
-	char piddir[4096];
+	char dir[4096];
 	int abi, ruleset;
+	size_t i;
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return fail_with(err, errlen, "no_new_privs: %s", strerror(errno));
@@ -115,8 +116,9 @@ int sandbox_restrict_files(const struct sandbox_paths *p, char *err,
 		return fail_with(err, errlen, "landlock: %s", strerror(errno));
 	/*
 	 * Libraries read what they like (locale, openssl.cnf, /proc); what
-	 * is written is the state, the node and, at the end, the pid file's
-	 * removal.  The log and /dev/cuse are open already.
+	 * is written is the state, the node and, at the end, the removal of
+	 * the pid file and the sockets.  The log and /dev/cuse are open
+	 * already.
 	 */
 	if (landlock_allow(ruleset, "/", FS_READ, attr.handled_access_fs, err,
 			   errlen) < 0 ||
@@ -125,11 +127,13 @@ int sandbox_restrict_files(const struct sandbox_paths *p, char *err,
 	    landlock_allow(ruleset, p->node, FS_FILE_RW, attr.handled_access_fs,
 			   err, errlen) < 0 ||
 	    landlock_allow(ruleset, "/dev/null", FS_FILE_RW,
-			   attr.handled_access_fs, err, errlen) < 0 ||
-	    landlock_allow(ruleset, dir_of(p->pid_file, piddir, sizeof(piddir)),
-			   LANDLOCK_ACCESS_FS_REMOVE_FILE,
 			   attr.handled_access_fs, err, errlen) < 0)
 		goto fail;
+	for (i = 0; i < SANDBOX_MAX_REMOVED; i++)
+		if (landlock_allow(ruleset, dir_of(p->removed[i], dir, sizeof(dir)),
+				   LANDLOCK_ACCESS_FS_REMOVE_FILE,
+				   attr.handled_access_fs, err, errlen) < 0)
+			goto fail;
 	if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0) {
 		fail_with(err, errlen, "landlock: %s", strerror(errno));
 		goto fail;

@@ -33,16 +33,20 @@ enum seccomp_action {
 	SECCOMP_NONE,  /* no filter at all */
 };
 
+#define SANDBOX_MAX_REMOVED 3
+
 /* Files the process may still write; NULL entries are skipped. */
 struct sandbox_paths {
 	const char *state_dir; /* full access below it */
 	const char *node;      /* /dev/NAME: read and write */
-	const char *pid_file;  /* removed at the end */
+	/* removed at the end (pid file, unix sockets): their directories
+	 * allow removal */
+	const char *removed[SANDBOX_MAX_REMOVED];
 };
 
 /*
  * PR_SET_NO_NEW_PRIVS, then a Landlock rule set: read anything, execute
- * nothing, write only @p.  Call before any thread starts (Landlock binds
+ * nothing, write only what @p names.  Call before any thread starts (Landlock binds
  * the calling thread and its future children only).  Without Landlock in
  * the kernel it logs that at debug level and returns 0.  -1 with a reason
  * in @err on failure.

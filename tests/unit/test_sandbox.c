@@ -179,23 +179,38 @@ static void seccomp_filter_is_in_force(void)
 	CHECK_EQ(WEXITSTATUS(st), 0);
 }
 
-/* Writes: the state directory yes, its sibling no; reads anywhere. */
+/*
+ * Writes: the state directory yes, elsewhere no, not even beside a file
+ * that may be removed; reads anywhere.
+ */
 static int landlocked_child(void)
 {
-	const struct sandbox_paths p = { .state_dir = dir };
-	char err[256], out[64];
+	char err[256], out[64], pid[80], pid2[80];
+	struct sandbox_paths p = { .state_dir = dir };
 	int fd;
 
+	/* a pid file in a directory of its own: removable, nothing more */
+	snprintf(out, sizeof(out), "%s.out", dir);
+	snprintf(pid, sizeof(pid), "%s.out/pid", dir);
+	snprintf(pid2, sizeof(pid2), "%s.out/new", dir);
+	if (mkdir(out, 0700) < 0)
+		return 6;
+	fd = open(pid, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 6;
+	close(fd);
+	p.removed[0] = pid;
 	if (sandbox_restrict_files(&p, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
 	if (normal_io())
 		return 3;
-	snprintf(out, sizeof(out), "%s.out", dir);
-	fd = open(out, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(pid2, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd >= 0 || errno != EACCES)
 		return 4;
+	if (unlink(pid) < 0)
+		return 7;
 	fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 5;
