@@ -14,7 +14,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 BUILD ?= build
 VERSION := 0.1.0
 
-PKGS := fuse3 libtpms libcrypto
+PKGS := fuse3 libtpms libcrypto libseccomp
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes
@@ -27,12 +27,12 @@ LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 # The core and its parts, shared by the daemon and the native unit tests.
 CORE_SRCS := cuse_tpm/log.c cuse_tpm/io.c cuse_tpm/crypt.c cuse_tpm/blob.c cuse_tpm/store.c \
 	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/options.c cuse_tpm/ctrl.c \
-	cuse_tpm/server.c
+	cuse_tpm/server.c cuse_tpm/sandbox.c
 DAEMON_SRCS := $(CORE_SRCS) cuse_tpm/cuse.c cuse_tpm/notify.c cuse_tpm/main.c
 TOOL_SRCS := cuse_tpm/cuse_tpm_ioctl.c
 # Hand-built TPM 2.0 commands for the tests and the benchmark.
 TESTLIB_SRCS := tests/lib/tpm2.c
-UNIT_TESTS := test_abi test_blob test_crypt test_options test_store test_vtpm
+UNIT_TESTS := test_abi test_blob test_crypt test_options test_sandbox test_store test_vtpm
 
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -43,7 +43,8 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	libssl-dev qemu-system-x86 busybox-static xz-utils \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy \
 	udev systemd tpm-udev python3 shellcheck groff-base man-db \
-	clang libclang-rt-14-dev dmsetup e2fsprogs util-linux
+	clang libclang-rt-14-dev dmsetup e2fsprogs util-linux libseccomp-dev \
+	debhelper
 
 .PHONY: all check lint deps run demo-vm install clean asan bench
 
@@ -56,14 +57,14 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/cuse_tpm: $(DAEMON_OBJS)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 $(BUILD)/cuse_tpm_ioctl: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
-	$(CC) $(ALL_CFLAGS) $^ -o $@
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(CORE_OBJS) $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 $(BUILD)/tests/devtest: $(BUILD)/obj/tests/vm/devtest.o $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)

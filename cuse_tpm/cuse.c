@@ -8,9 +8,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <grp.h>
 #include <libtpms/tpm_error.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +42,8 @@ struct cuse_device {
 	pthread_cond_t released;   /* signalled when an opener closes */
 	cuse_ready_fn ready;
 	void *ready_ctx;
+	const struct cuse_device_config *cfg;
+	bool node_made;            /* the kernel took our CUSE_INIT reply */
 };
 
 enum transfer { XFER_NONE, XFER_GET, XFER_SET };
@@ -643,6 +648,13 @@ static void *probe_node(void *arg)
 static void dev_init_done(void *userdata)
 {
 	struct cuse_device *d = userdata;
+
+	d->node_made = true;
+}
+
+/* The readiness probe, once the loop can answer its open(). */
+static void start_probe(struct cuse_device *d)
+{
 	pthread_t t;
 
 	if (!d->ready)
@@ -651,6 +663,92 @@ static void dev_init_done(void *userdata)
 		pthread_detach(t);
 	else
 		d->ready(d->ready_ctx, -EAGAIN);
+}
+
+/* A user or group as a name or a number; -1 with a reason in @err. */
+static int resolve_id(const char *s, bool group, unsigned *id, char *err,
+		      size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!errno && *s && !*end && *s != '-' && v < UINT_MAX) {
+		*id = (unsigned)v;
+		return 0;
+	}
+	if (group) {
+		const struct group *gr = getgrnam(s);
+
+		if (gr) {
+			*id = gr->gr_gid;
+			return 0;
+		}
+	} else {
+		const struct passwd *pw = getpwnam(s);
+
+		if (pw) {
+			*id = pw->pw_uid;
+			return 0;
+		}
+	}
+	return fail_with(err, errlen, "--node: no such %s '%s'",
+			 group ? "group" : "user", s);
+}
+
+/* --node: owner, group and mode, for hosts where no udev rule sets them. */
+static int apply_node_owner(const struct cuse_device *d, char *err,
+			    size_t errlen)
+{
+	const struct cuse_device_config *c = d->cfg;
+	unsigned uid = (unsigned)-1, gid = (unsigned)-1;
+
+	if ((c->owner && resolve_id(c->owner, false, &uid, err, errlen) < 0) ||
+	    (c->group && resolve_id(c->group, true, &gid, err, errlen) < 0))
+		return -1;
+	if ((c->owner || c->group) &&
+	    lchown(d->node, (uid_t)uid, (gid_t)gid) < 0)
+		return fail_with(err, errlen, "--node: chown %s: %s", d->node,
+				 strerror(errno));
+	if (c->has_mode && chmod(d->node, c->mode) < 0)
+		return fail_with(err, errlen, "--node: chmod %s: %s", d->node,
+				 strerror(errno));
+	return 0;
+}
+
+int cuse_device_create_node(struct cuse_device *d, char *err, size_t errlen)
+{
+	struct fuse_buf buf = { .mem = NULL };
+	struct stat st;
+	int n, i;
+
+	/* the kernel's first request is CUSE_INIT; our reply makes the node */
+	while (!d->node_made && !fuse_session_exited(d->se)) {
+		n = fuse_session_receive_buf(d->se, &buf);
+		if (n == -EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		fuse_session_process_buf(d->se, &buf);
+	}
+	free(buf.mem);
+	if (!d->node_made)
+		return fail_with(err, errlen, "the kernel did not start the CUSE "
+				 "session for %s", d->node);
+	/* devtmpfs makes it before the reply's write returns; allow a lag */
+	for (i = 0; i < 100 && lstat(d->node, &st) < 0; i++)
+		usleep(10000);
+	if (i == 100 || !S_ISCHR(st.st_mode))
+		return fail_with(err, errlen, "the kernel did not create %s: is "
+				 "the name already taken by another CUSE device?",
+				 d->node);
+	return apply_node_owner(d, err, errlen);
+}
+
+const char *cuse_device_node(const struct cuse_device *d)
+{
+	return d->node;
 }
 
 static const struct cuse_lowlevel_ops dev_ops = {
@@ -715,6 +813,7 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 	}
 	d->ready = ready;
 	d->ready_ctx = ready_ctx;
+	d->cfg = cfg;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
@@ -760,6 +859,7 @@ int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 		fuse_loop_cfg_destroy(cfg);
 		return -1;
 	}
+	start_probe(d);
 	rc = fuse_session_loop_mt(d->se, cfg);
 	fuse_remove_signal_handlers(d->se);
 	fuse_loop_cfg_destroy(cfg);

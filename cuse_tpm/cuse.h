@@ -11,9 +11,16 @@
 
 #include "vtpm.h"
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 struct cuse_device_config {
 	const char *name;   /* DEVNAME: the node is /dev/<name> */
 	unsigned major, minor;
+	/* --node: applied to the node as soon as it exists (NULL: leave) */
+	const char *owner, *group; /* names or numbers */
+	mode_t mode;
+	bool has_mode;
 };
 
 struct cuse_device;
@@ -23,14 +30,22 @@ typedef void (*cuse_ready_fn)(void *ctx, int err);
 
 /*
  * Checks that /dev/<name> is free and opens /dev/cuse; NULL and a message
- * in @err on failure.  Nothing is created until cuse_device_run().
+ * in @err on failure.  Nothing is created until cuse_device_create_node().
  */
 struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 				    cuse_ready_fn ready, void *ready_ctx,
 				    char *err, size_t errlen);
 /*
- * Creates the node and serves @vtpm through it until cuse_device_exit()
- * or SIGINT/SIGTERM/SIGHUP; 0 or -1.
+ * Answers the kernel's CUSE_INIT, so /dev/<name> exists on return, and
+ * applies the owner, group and mode of the config; 0, or -1 and a message
+ * in @err.  Openers wait until cuse_device_run() serves them.
+ */
+int cuse_device_create_node(struct cuse_device *d, char *err, size_t errlen);
+/* "/dev/<name>" */
+const char *cuse_device_node(const struct cuse_device *d);
+/*
+ * Serves @vtpm through the node cuse_device_create_node() made, until
+ * cuse_device_exit() or SIGINT/SIGTERM/SIGHUP; 0 or -1.
  */
 int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm);
 /* Asks the loop to end (safe from any thread). */

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "notify.h"
 #include "options.h"
+#include "sandbox.h"
 #include "server.h"
 #include "store.h"
 #include "vtpm.h"
@@ -45,6 +46,7 @@ struct daemon {
 	struct cuse_device *dev; /* with -n */
 	struct server *srv;      /* with --ctrl or --server */
 	pthread_t main_thread;
+	int pid_fd;       /* the pid file, open before the sandbox, or -1 */
 	char state_dir[PATH_MAX];
 };
 
@@ -73,29 +75,37 @@ static void report_failure(struct daemon *d, const char *fmt, ...)
 	}
 }
 
-static int write_pid_file(const struct options *o)
+/*
+ * The pid file is opened (made) during start-up, while the sandbox still
+ * lets us create it, and filled in once the device is ready.
+ */
+static int open_pid_file(struct daemon *d)
+{
+	const struct options *o = &d->opts;
+
+	if (!o->pid_file) {
+		d->pid_fd = o->pid_fd;
+		return 0;
+	}
+	d->pid_fd = open(o->pid_file, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			 0644);
+	return d->pid_fd < 0 ? -errno : 0;
+}
+
+static int write_pid_file(struct daemon *d)
 {
 	char buf[32];
-	int fd = o->pid_fd, n;
+	int n, err = 0;
 
-	if (!o->pid_file && fd < 0)
+	if (d->pid_fd < 0)
 		return 0;
-	if (o->pid_file) {
-		fd = open(o->pid_file,
-			  O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-			  0644);
-		if (fd < 0)
-			return -errno;
-	}
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write(fd, buf, n) != n) {
-		int err = errno;
-
-		close(fd);
-		return -err;
-	}
-	close(fd);
-	return 0;
+	if ((d->opts.pid_file && ftruncate(d->pid_fd, 0) < 0) ||
+	    write(d->pid_fd, buf, n) != n)
+		err = -errno;
+	close(d->pid_fd);
+	d->pid_fd = -1;
+	return err;
 }
 
 /* In the foreground: where the TPM is, and something to try on it. */
@@ -134,7 +144,7 @@ static void on_device_ready(void *ctx, int err)
 		on_tpm_exit(d);
 		return;
 	}
-	rc = write_pid_file(&d->opts);
+	rc = write_pid_file(d);
 	if (rc < 0) {
 		report_failure(d, "cannot write pid file: %s", strerror(-rc));
 		on_tpm_exit(d);
@@ -192,6 +202,8 @@ static void daemonize(struct daemon *d)
 		}
 		msg[n] = '\0';
 		fprintf(stderr, "cuse_tpm: %s\n", msg);
+		/* once we return, what the child made (the node) is gone */
+		waitpid(pid, NULL, 0);
 		exit(1);
 	}
 	close(pfd[0]);
@@ -258,6 +270,7 @@ static int print_capabilities(void)
 		"cmdarg-migration",
 		"nvram-backend-dir",
 		"tpmstate-opt-lock",
+		"cmdarg-seccomp",
 	};
 	size_t i;
 
@@ -323,6 +336,29 @@ static int drop_privileges(struct daemon *d)
 	return 0;
 }
 
+/* Writes only to the state and the node from here on; removes only our files. */
+static int confine_files(struct daemon *d)
+{
+	const struct sandbox_paths paths = {
+		.state_dir = d->state_dir,
+		.node = d->dev ? cuse_device_node(d->dev) : NULL,
+		.removed = {
+			d->opts.pid_file,
+			d->opts.ctrl.type == ENDPOINT_UNIX ? d->opts.ctrl.path : NULL,
+			d->opts.data.type == ENDPOINT_UNIX ? d->opts.data.path : NULL,
+		},
+	};
+	char err[512];
+	int rc = sandbox_restrict_files(&paths, err, sizeof(err));
+
+	if (rc < 0) {
+		report_failure(d, "%s", err);
+		return -1;
+	}
+	d->store.confined = rc > 0;
+	return 0;
+}
+
 static int serve(struct daemon *d)
 {
 	const struct options *o = &d->opts;
@@ -354,6 +390,11 @@ static int serve(struct daemon *d)
 			goto out;
 		}
 	}
+	/* the node, and its --node owner and mode, while we are still root */
+	if (d->dev && cuse_device_create_node(d->dev, err, sizeof(err)) < 0) {
+		report_failure(d, "%s", err);
+		goto out;
+	}
 	/* root was for /dev/cuse and the sockets; the state is the user's */
 	if (o->runas && drop_privileges(d) < 0)
 		goto out;
@@ -379,6 +420,14 @@ static int serve(struct daemon *d)
 			goto out;
 		}
 	}
+	rc = open_pid_file(d);
+	if (rc < 0) {
+		report_failure(d, "cannot write pid file: %s", strerror(-rc));
+		goto out;
+	}
+	/* before any thread starts: Landlock binds this thread's children */
+	if (confine_files(d) < 0)
+		goto out;
 	d->vtpm = vtpm_new(&o->tpm, &d->store, on_tpm_exit, d);
 	if (!d->vtpm) {
 		report_failure(d, "cannot start the TPM: %s", strerror(errno));
@@ -392,6 +441,11 @@ static int serve(struct daemon *d)
 	}
 	if (d->srv && server_start(d->srv, d->vtpm, on_tpm_exit, d) < 0) {
 		report_failure(d, "cannot start the socket threads");
+		goto out;
+	}
+	/* start-up is over: from here on only the allow-listed calls */
+	if (sandbox_filter_syscalls(o->seccomp, err, sizeof(err)) < 0) {
+		report_failure(d, "%s", err);
 		goto out;
 	}
 	if (!d->dev) {
@@ -412,6 +466,12 @@ out:
 	store_close(&d->store);
 	crypt_key_wipe(&d->file_key);
 	crypt_key_wipe(&d->migration_key);
+	if (d->pid_fd >= 0 && o->pid_file) { /* made, never filled in */
+		close(d->pid_fd);
+		d->pid_fd = -1;
+		if (!d->ready)
+			unlink(o->pid_file);
+	}
 	if (o->pid_file && d->ready)
 		unlink(o->pid_file);
 	return d->ready ? 0 : 1;
@@ -419,7 +479,7 @@ out:
 
 int main(int argc, char *argv[])
 {
-	struct daemon d = { .ready_fd = -1 };
+	struct daemon d = { .ready_fd = -1, .pid_fd = -1 };
 	char err[512];
 	int rc;
 

@@ -344,6 +344,58 @@ static int opt_server(struct options *o, struct subopts *so, char *err,
 	return parse_endpoint(&o->data, so, "server", false, err, errlen);
 }
 
+/* --seccomp action=kill|log|none, as swtpm spells it (kill by default). */
+static int opt_seccomp(struct options *o, struct subopts *so, char *err,
+		       size_t errlen)
+{
+	struct subopt *a = subopts_find(so, "action");
+
+	if (!a || !a->value)
+		return fail_with(err, errlen, "--seccomp: action= is required");
+	if (!strcmp(a->value, "kill"))
+		o->seccomp = SECCOMP_KILL;
+	else if (!strcmp(a->value, "log"))
+		o->seccomp = SECCOMP_LOG;
+	else if (!strcmp(a->value, "none"))
+		o->seccomp = SECCOMP_NONE;
+	else
+		return fail_with(err, errlen, "--seccomp: action= is kill, log "
+				 "or none, not '%s'", a->value);
+	return subopts_check_used(so, "seccomp", err, errlen);
+}
+
+/* --node owner=U,group=G,mode=0660: for hosts without the udev rule. */
+static int opt_node(struct options *o, struct subopts *so, char *err,
+		    size_t errlen)
+{
+	struct subopt *owner = subopts_find(so, "owner");
+	struct subopt *group = subopts_find(so, "group");
+	struct subopt *mode = subopts_find(so, "mode");
+	unsigned long m;
+
+	if (owner) {
+		if (!owner->value || !*owner->value)
+			return fail_with(err, errlen, "--node: owner= needs a user");
+		o->dev.owner = owner->value;
+	}
+	if (group) {
+		if (!group->value || !*group->value)
+			return fail_with(err, errlen, "--node: group= needs a group");
+		o->dev.group = group->value;
+	}
+	if (mode) {
+		if (parse_uint(mode->value, 0777, &m) < 0)
+			return fail_with(err, errlen,
+					 "--node: mode= needs an octal mode (0660)");
+		o->dev.mode = (mode_t)m;
+		o->dev.has_mode = true;
+	}
+	if (!owner && !group && !mode)
+		return fail_with(err, errlen,
+				 "--node: give owner=, group= or mode=");
+	return subopts_check_used(so, "node", err, errlen);
+}
+
 enum {
 	OPT_TPMSTATE = 256,
 	OPT_TPM2,
@@ -356,6 +408,7 @@ enum {
 	OPT_KEY,
 	OPT_MIGRATION_KEY,
 	OPT_SECCOMP,
+	OPT_NODE,
 	OPT_PRINT_CAPABILITIES,
 	OPT_CTRL,
 	OPT_SERVER,
@@ -378,6 +431,7 @@ static const struct option long_options[] = {
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "migration-key", required_argument, NULL, OPT_MIGRATION_KEY },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "node", required_argument, NULL, OPT_NODE },
 	{ "runas", required_argument, NULL, 'r' },
 	{ "chroot", required_argument, NULL, 'R' },
 	{ "print-capabilities", no_argument, NULL, OPT_PRINT_CAPABILITIES },
@@ -496,7 +550,12 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 					 optarg, err, errlen);
 			break;
 		case OPT_SECCOMP:
-			/* accepted for command-line compatibility; no filter yet */
+			rc = run_subopts(o, opt_seccomp, "seccomp", optarg, err,
+					 errlen);
+			break;
+		case OPT_NODE:
+			rc = run_subopts(o, opt_node, "node", optarg, err,
+					 errlen);
 			break;
 		case OPT_KEY:
 			if (crypt_key_spec_parse(optarg, &o->key_spec, err,
@@ -572,6 +631,8 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 	    o->data.type == ENDPOINT_NONE)
 		return fail_with(err, errlen, "-n NAME (the device /dev/NAME) or "
 			    "--ctrl/--server (sockets) is required");
+	if (!o->dev.name && (o->dev.owner || o->dev.group || o->dev.has_mode))
+		return fail_with(err, errlen, "--node needs -n NAME (the device)");
 	if (!o->state_dir)
 		o->state_dir = getenv("TPM_PATH");
 	if (!o->state_dir)
@@ -627,6 +688,12 @@ void options_usage(const char *prog)
 	       "  -r, --runas USER       become USER (and its groups) once /dev/cuse and the\n"
 	       "                         sockets are open; the state dir is then USER's to\n"
 	       "                         open or create\n"
+	       "      --node [owner=USER][,group=GROUP][,mode=0660]\n"
+	       "                         owner and mode of /dev/NAME, set as root once the\n"
+	       "                         kernel has made it (for hosts without the udev rule)\n"
+	       "      --seccomp action=kill|log|none\n"
+	       "                         a system call outside the allow-list kills the\n"
+	       "                         process (the default), is logged, or no filter\n"
 	       "  -f, --foreground       stay in the foreground\n"
 	       "  -d, --daemon           go to the background once ready (the default,\n"
 	       "                         except after 'socket')\n"

@@ -13,6 +13,7 @@
 #include "crypt.h"
 #include "cuse.h"
 #include "log.h"
+#include "sandbox.h"
 #include "server.h"
 #include "vtpm.h"
 
@@ -37,6 +38,7 @@ struct options {
 	bool has_key, has_migration_key;
 	struct crypt_key_spec key_spec;        /* --key */
 	struct crypt_key_spec migration_key_spec; /* --migration-key */
+	enum seccomp_action seccomp; /* --seccomp action= */
 	const char *runas;      /* user to become once /dev/cuse is open */
 	const char *pid_file;
 	int pid_fd;

@@ -354,6 +354,18 @@ static int follow_dir(struct store *s)
 		close(fd);
 		return 0;
 	}
+	if (s->confined) {
+		/* a rule binds an inode: the new directory is not ours */
+		close(fd);
+		if (!s->told_confined)
+			log_err("state directory %s was made anew, but Landlock "
+				"lets this process write only the directory it "
+				"started with: the state stays in memory; take it "
+				"out (cuse_tpm_ioctl --save) or restart the vTPM",
+				s->dir);
+		s->told_confined = true;
+		return -EACCES;
+	}
 	if (store_locked(s)) {
 		lockfd = lock_dir(fd, 0);
 		if (lockfd < 0) {

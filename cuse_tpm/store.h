@@ -36,6 +36,9 @@ struct store {
 	bool tpm2;        /* selects tpm2-00.* or tpm-00.* names */
 	bool durable;     /* fsync file and directory before acknowledging */
 	const struct crypt_key *key; /* --key: files are encrypted, or NULL */
+	/* Landlock: only the directory we started with can be written */
+	bool confined;
+	bool told_confined; /* ... and the log has said so */
 	struct store_cache cache[STORE_NBLOBS];
 };
 

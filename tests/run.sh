@@ -61,6 +61,7 @@ stage "storage faults, ASan/UBSan daemon" python3 tests/unit/test_faults.py "$BU
 stage "load on the socket channel" tests/unit/test_load_socket.sh "$BUILD"
 stage "QEMU -tpmdev emulator on our socket" tests/qemu/emulator.sh
 BUILD=$BUILD stage "QEMU live migration: cuse_tpm and swtpm, both ways" python3 tests/qemu/migrate.py
+stage "Debian package" tests/unit/test_deb.sh
 # a results directory of its own: a benchmark may use the default meanwhile
 VM_OUT=$BUILD/vm/out-tests stage "VM: CUSE device" tests/vm/vm.sh run --timeout 1500 --mem 1536 --env BUILD="$BUILD" -- tests/vm/suite.sh
 

@@ -83,7 +83,7 @@ class Daemon:
                 "dir=%s,lock=%s" % (state, "on" if lock else "off"), "--server",
                 "type=unixio,path=" + self.sock_path, "--flags",
                 "not-need-init,startup-clear", "--log",
-                "file=%s,level=2" % self.log]
+                "file=%s,level=4" % self.log]
         if runas:
             args += ["--runas", runas]
         if tpm12:
@@ -167,12 +167,12 @@ def log_lines(path):
 
 
 def case(name, tmp, state, inject, clear, errtext, runas=None,
-         files_stay=True, lock=True):
+         files_stay=True, lock=True, replaced=False):
     """One fault: every requirement is a check of its own."""
     fails = []
     try:
         run_case(fails, tmp, state, inject, clear, errtext, runas,
-                 files_stay, lock)
+                 files_stay, lock, replaced)
     except (OSError, RuntimeError) as e:
         fails.append(str(e))
     ok = not fails
@@ -182,7 +182,7 @@ def case(name, tmp, state, inject, clear, errtext, runas=None,
 
 
 def run_case(fails, tmp, state, inject, clear, errtext, runas, files_stay,
-             lock):
+             lock, replaced):
 
     def check(ok, what):
         if not ok:
@@ -221,6 +221,22 @@ def run_case(fails, tmp, state, inject, clear, errtext, runas, files_stay,
         check(len(said) == 1, "the log does not say 'cannot write %s: %s' "
               "once (%d times)" % (permall, errtext, len(said)))
         clear()
+        if replaced and any("landlock (ABI" in line
+                            for line in log_lines(d.log)):
+            # Landlock binds the directory the daemon started with: a new
+            # one at that path is not writable.  The state stays in
+            # memory, the commands keep failing, and the log says why.
+            rc, _ = d.run(get_random())
+            check(rc == NV_UNAVAILABLE, "a command with the directory made "
+                  "anew under Landlock got %s" %
+                  (hex(rc) if rc is not None else rc))
+            told = [line for line in log_lines(d.log)
+                    if "Landlock lets this process write only the directory"
+                    in line]
+            check(len(told) == 1, "the log does not say once why the new "
+                  "directory is not written (%d times)" % len(told))
+            check(d.proc.poll() is None, "the daemon exited")
+            return  # (finally: SIGTERM must end it with status 0)
         rc, _ = d.run(get_random())
         check(rc == 0, "after the fault a command got %s" %
               (hex(rc) if rc is not None else rc))
@@ -306,7 +322,7 @@ def native(tmp):
         gone = os.path.join(mnt, "gone")
         case("dir-removed", tmp, gone,
              lambda: shutil.rmtree(gone), lambda: os.mkdir(gone),
-             "No such file or directory", files_stay=False)
+             "No such file or directory", files_stay=False, replaced=True)
         denied = os.path.join(mnt, "denied")
         case("permission-denied-runas", tmp, denied,
              lambda: os.chmod(denied, 0o500),

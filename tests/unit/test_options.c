@@ -101,6 +101,44 @@ static void help_and_version_need_nothing_else(void)
 	options_free(&o);
 }
 
+/* --seccomp as swtpm spells it (kill by default); --node owner and mode. */
+static void seccomp_and_node(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x"), 0);
+	CHECK_EQ(o.seccomp, SECCOMP_KILL);
+	CHECK(!o.dev.owner && !o.dev.group && !o.dev.has_mode);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--seccomp",
+		       "action=log", "--node", "owner=tss,group=109,mode=0660"),
+		 0);
+	CHECK_EQ(o.seccomp, SECCOMP_LOG);
+	CHECK(strcmp(o.dev.owner, "tss") == 0 && strcmp(o.dev.group, "109") == 0);
+	CHECK(o.dev.has_mode && o.dev.mode == 0660);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--seccomp",
+		       "action=none"),
+		 0);
+	CHECK_EQ(o.seccomp, SECCOMP_NONE);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--seccomp",
+		       "action=trap"),
+		 -1);
+	CHECK(strstr(err, "kill, log or none"));
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--seccomp",
+		       "kill"),
+		 -1);
+	CHECK(strstr(err, "action= is required"));
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--node",
+		       "mode=0999"),
+		 -1);
+	CHECK(strstr(err, "octal mode"));
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--node",
+		       "uid=0"),
+		 -1);
+	CHECK(strstr(err, "give owner=, group= or mode="));
+	options_free(&o);
+}
+
 CHECK_MAIN(TEST(swtpm_command_line), TEST(defaults_are_tpm2_durable_locked),
-	   TEST(errors_say_what_is_wrong),
+	   TEST(errors_say_what_is_wrong), TEST(seccomp_and_node),
 	   TEST(help_and_version_need_nothing_else))

@@ -379,6 +379,79 @@ group_faults() {
 	dmsetup remove "$dm"
 }
 
+# Confinement: the seccomp filter (on by default), Landlock, --node, -M/-m.
+status_field() { # PID FIELD
+	awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"
+}
+group_confine() {
+	local pid out tss_gid nr
+	rm -rf "$STATE" /tmp/vtpm.pid
+	# the default: filter in force, no_new_privs, Landlock on 6.1 (ABI 2)
+	start_daemon --flags not-need-init,startup-clear --log "file=$LOG,level=4" ||
+		{ fail confine-daemon "could not start"; return; }
+	pid=$(daemon_pid)
+	out="$(status_field "$pid" Seccomp) $(status_field "$pid" NoNewPrivs)"
+	if [ "$out" = "2 1" ]; then pass confine-seccomp-filter-in-force-by-default
+	else fail confine-seccomp-filter-in-force-by-default "Seccomp/NoNewPrivs: $out"; fi
+	if grep -q 'landlock (ABI [0-9]*): writes only to' "$LOG"; then pass confine-landlock-in-force
+	else fail confine-landlock-in-force "$(grep -i landlock "$LOG")"; fi
+	# the TPM works under both: NV writes reach the state directory
+	check confine-tpm-writes-its-state tpm2_nvdefine 0x1500031 -C o -s 8 -a "ownerread|ownerwrite"
+	printf 12345678 >/tmp/nv.in
+	check confine-tpm-nv-write tpm2_nvwrite 0x1500031 -C o -i /tmp/nv.in
+	check confine-stops stop_daemon
+	if [ ! -e /tmp/vtpm.pid ]; then pass confine-pid-file-removed-at-end
+	else fail confine-pid-file-removed-at-end "/tmp/vtpm.pid is left"; fi
+	# the same rules, on this kernel: a forbidden call kills, or is logged;
+	# a write outside the state directory is refused
+	check confine-sandbox-unit-tests "$BUILD/tests/test_sandbox"
+	nr=121 # getpgid on x86_64, test_sandbox's forbidden call
+	if dmesg | grep -q "type=1326.*comm=\"test_sandbox\".*syscall=$nr "; then
+		pass confine-seccomp-log-reaches-kernel-log
+	else
+		fail confine-seccomp-log-reaches-kernel-log "$(dmesg | grep type=1326 | tail -n 2)"
+	fi
+	# action=none: no filter
+	start_daemon --seccomp action=none ||
+		{ fail confine-seccomp-none "could not start"; return; }
+	out=$(status_field "$(daemon_pid)" Seccomp)
+	if [ "$out" = 0 ]; then pass confine-seccomp-none-installs-nothing
+	else fail confine-seccomp-none-installs-nothing "Seccomp: $out"; fi
+	stop_daemon
+	# --node: without udev, a group member (not root) uses the device
+	tss_gid=$(getent group tss | cut -d: -f3)
+	rm -rf "$STATE" /tmp/vtpm.pid
+	start_daemon --runas nobody --node owner=root,group=tss,mode=0660 \
+		--flags not-need-init,startup-clear ||
+		{ fail confine-node-daemon "could not start"; return; }
+	out=$(stat -c '%U %G %a' "$DEV")
+	if [ "$out" = "root tss 660" ]; then pass confine-node-owner-group-mode
+	else fail confine-node-owner-group-mode "$out"; fi
+	check confine-node-group-member-uses-it setpriv --reuid=nobody --regid=nogroup \
+		--groups="${tss_gid:-0}" tpm2_getrandom -T "device:$DEV" 8
+	if ! setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		sh -c "exec 3<>$DEV" 2>/dev/null; then
+		pass confine-node-others-refused
+	else
+		fail confine-node-others-refused "a non-member opened $DEV"
+	fi
+	stop_daemon
+	rm -rf "$STATE"
+	out=$(start_daemon --node group=no-such-group 2>&1)
+	if [[ $out == *"no such group 'no-such-group'"* ]] && [ ! -e "$DEV" ]; then
+		pass confine-node-bad-group-refused
+	else
+		fail confine-node-bad-group-refused "$out"
+	fi
+	# -M/-m: the numbers asked for (240: for local/experimental use)
+	start_daemon -M 240 -m 17 --flags not-need-init,startup-clear || { fail confine-major-minor "could not start"; return; }
+	out=$(stat -c '%t:%T' "$DEV")
+	if [ "$out" = "f0:11" ]; then pass confine-major-minor-as-asked
+	else fail confine-major-minor-as-asked "$out"; fi
+	check confine-major-minor-serves tpm2_getrandom 8
+	stop_daemon
+}
+
 want daemon && group_daemon
 want devtest && group_devtest
 want ioctl && group_ioctl
@@ -388,6 +461,7 @@ want passthrough && group_passthrough
 want runas && group_runas
 want faults && group_faults
 want load && group_load
+want confine && group_confine
 want asan && group_asan
 # the udev rule and the systemd unit, with Debian's udevd and systemd
 want deploy && tests/vm/deploy.sh
