@@ -95,7 +95,7 @@ function ratio_target(path, cmd, want, text,    ops, lops) {
 	target(ops / lops >= want, sprintf("%s: %s >= %.2f of the limit: %.3f", path, text, want, ops / lops))
 }
 
-function print_commands(    c, p, path, fuse, hop) {
+function print_commands(    c, p, path, fuse, core) {
 	section("1. Command throughput and latency")
 	print "vm = the QEMU TCG guest, every vm row from the same guest run; host = native, for reference."
 	print "limit = libtpms in-process, NVRAM in memory; core = the daemon's core (its TPM lock and state"
@@ -117,11 +117,11 @@ function print_commands(    c, p, path, fuse, hop) {
 		printf "  vm    one FUSE round trip (an idle PTM_GET_TPMESTABLISHED on the device) p50 %.1f us, p99 %.1f us\n",
 			fuse, get("busy", "vm", "device", "idle", "p99")
 	print "\nTargets (vm):"
-	hop = get("cmd", "vm", "core", "GetRandom", "p50") - get("cmd", "vm", "limit", "GetRandom", "p50")
+	core = get("cmd", "vm", "core", "GetRandom", "p50") - get("cmd", "vm", "limit", "GetRandom", "p50")
 	if (fuse != "")
-		printf "  (what a blocking write+read must cost here: 2 FUSE round trips and the core's thread hop,\n" \
-			"   2 x %.1f + %.1f = %.0f us; O_NONBLOCK+poll adds POLL round trips)\n",
-			fuse, hop, 2 * fuse + hop
+		printf "  (what a blocking write+read must cost here: 2 FUSE round trips and the core's own cost,\n" \
+			"   2 x %.1f + %.1f = %.0f us; O_NONBLOCK+poll adds a POLL round trip)\n",
+			fuse, core, 2 * fuse + core
 	for (p = 1; p <= 2; p++) {
 		path = p == 1 ? "device" : "device-poll"
 		small_targets(path)
