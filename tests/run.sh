@@ -59,6 +59,7 @@ stage "control socket: hostile clients" python3 tests/unit/test_ctrl_socket.py "
 stage "storage faults: full, read-only, removed, denied" python3 tests/unit/test_faults.py "$BUILD/cuse_tpm"
 stage "storage faults, ASan/UBSan daemon" python3 tests/unit/test_faults.py "$BUILD/asan/cuse_tpm"
 stage "load on the socket channel" tests/unit/test_load_socket.sh "$BUILD"
+stage "valgrind: the socket daemon under load" tests/unit/test_load_socket.sh "$BUILD" valgrind
 stage "QEMU -tpmdev emulator on our socket" tests/qemu/emulator.sh
 BUILD=$BUILD stage "QEMU live migration: cuse_tpm and swtpm, both ways" python3 tests/qemu/migrate.py
 stage "Debian package" tests/unit/test_deb.sh
