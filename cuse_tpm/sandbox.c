@@ -221,8 +221,13 @@ static int seccomp_allow_names(scmp_filter_ctx ctx, const char *const *names,
  */
 static int seccomp_allow_local_sockets(scmp_filter_ctx ctx)
 {
-	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	/* spelt out: SCMP_A0() leaves datum_b to the compiler */
+	const struct scmp_arg_cmp unix_only = {
+		.arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0
+	};
+
+	return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+				      &unix_only);
 }
 
 /*
