@@ -46,7 +46,7 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	clang libclang-rt-14-dev dmsetup e2fsprogs util-linux libseccomp-dev \
 	debhelper
 
-.PHONY: all check lint deps run demo-vm install clean asan bench
+.PHONY: all check lint deps run demo-vm check-nested install clean asan bench
 
 all: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl \
 	$(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/devtest \
@@ -130,6 +130,14 @@ demo-vm: deps
 		tpm2_getrandom -T device:/dev/vtpm-demo --hex 16 && echo && \
 		tpm2_pcrread -T device:/dev/vtpm-demo sha256:0,1 && \
 		$(BUILD)/cuse_tpm_ioctl -s /dev/vtpm-demo'
+
+# A nested guest on QEMU passthrough to the device, inside the test VM:
+# minutes under TCG-in-TCG, so not part of make check.
+check-nested: deps
+	$(MAKE) all
+	@kernel=$$(tests/vm/vm.sh image tests/vm/nested-init.sh $(BUILD)/vm/nested.cpio.gz) && \
+	tests/vm/vm.sh run --timeout 1800 --mem 1536 --env BUILD=$(BUILD) -- \
+		tests/vm/nested.sh "$$kernel" $(BUILD)/vm/nested.cpio.gz
 
 include contrib/install.mk
 
