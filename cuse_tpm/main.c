@@ -466,14 +466,11 @@ out:
 	store_close(&d->store);
 	crypt_key_wipe(&d->file_key);
 	crypt_key_wipe(&d->migration_key);
-	if (d->pid_fd >= 0 && o->pid_file) { /* made, never filled in */
-		close(d->pid_fd);
-		d->pid_fd = -1;
-		if (!d->ready)
-			unlink(o->pid_file);
-	}
-	if (o->pid_file && d->ready)
+	/* ours to remove: filled in at readiness, or made and never filled */
+	if (o->pid_file && (d->ready || d->pid_fd >= 0))
 		unlink(o->pid_file);
+	if (o->pid_file && d->pid_fd >= 0)
+		close(d->pid_fd);
 	return d->ready ? 0 : 1;
 }
 
