@@ -28,7 +28,9 @@ LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CORE_SRCS := cuse_tpm/log.c cuse_tpm/io.c cuse_tpm/crypt.c cuse_tpm/blob.c cuse_tpm/store.c \
 	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/options.c cuse_tpm/ctrl.c \
 	cuse_tpm/server.c cuse_tpm/sandbox.c
-DAEMON_SRCS := $(CORE_SRCS) cuse_tpm/cuse.c cuse_tpm/notify.c cuse_tpm/main.c
+# The CUSE front end's data path and ioctl codec; cuse.c is its session.
+CUSE_SRCS := cuse_tpm/cuse_dev.c cuse_tpm/cuse_ioctl.c
+DAEMON_SRCS := $(CORE_SRCS) $(CUSE_SRCS) cuse_tpm/cuse.c cuse_tpm/notify.c cuse_tpm/main.c
 TOOL_SRCS := cuse_tpm/cuse_tpm_ioctl.c
 # Hand-built TPM 2.0 commands for the tests and the benchmark.
 TESTLIB_SRCS := tests/lib/tpm2.c

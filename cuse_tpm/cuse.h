@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The CUSE front end: /dev/NAME as a TPM character device.  write()/read()
- * carry commands with the semantics of the kernel's /dev/tpm0; ioctl() is the
- * PTM_* control channel.  Every opener has its own state; the first opener
- * that writes a command holds the data path until it closes, while any
- * opener may use the control ioctls.
+ * The CUSE front end's node: /dev/NAME as a TPM character device, served by
+ * one CUSE session.  This file owns the session's life cycle (DEVNAME, the
+ * node's owner, group and mode, the readiness probe, the FUSE loop and its
+ * end); what an opener sees is elsewhere: write()/read()/poll() with the
+ * semantics of the kernel's /dev/tpm0 in cuse_dev.h, the PTM_* ioctls in
+ * cuse_ioctl.h.
  */
 #ifndef CUSE_TPM_CUSE_H
 #define CUSE_TPM_CUSE_H

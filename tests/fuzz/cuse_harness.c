@@ -1,24 +1,26 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The CUSE front end (cuse_tpm/cuse.c) without a kernel and without libfuse:
- * shared by fuzz_ioctl.c and fuzz_datapath.c, which #include this file (it
- * is not a target of its own).
+ * The CUSE front end's data path and ioctl codec (cuse_tpm/cuse_dev.c and
+ * cuse_ioctl.c) without a kernel and without libfuse: shared by fuzz_ioctl.c
+ * and fuzz_datapath.c, which #include this file (it is not a target of its
+ * own).
  *
- * cuse.c is included here, so its static ops table and its struct opener
- * are in reach.  The few libfuse functions it answers through (fuse_reply_*,
- * fuse_req_userdata, fuse_lowlevel_notify_poll, fuse_pollhandle_destroy) are
- * defined below; the executable's definitions take precedence over
- * libfuse's, which the target still links for the parts of cuse.c it never
- * calls (session setup).  What is fuzzed is our opener state machine, against
- * a real core: one struct vtpm with libtpms running, created once per
- * process in LLVMFuzzerInitialize, with its state in a temporary directory.
+ * The harness plays the node (cuse.c): it owns one struct cuse_dev and calls
+ * the functions a node puts in its cuse_lowlevel_ops; cuse_dev.h shows it
+ * the openers' state, which it checks.  The few libfuse functions the data
+ * path answers through (fuse_reply_*, fuse_lowlevel_notify_poll,
+ * fuse_pollhandle_destroy) are defined below; the executable's definitions
+ * take precedence over libfuse's, which the target still links.  What is
+ * fuzzed is our opener state machine, against a real core: one struct vtpm
+ * with libtpms running, created once per process in LLVMFuzzerInitialize,
+ * with its state in a temporary directory.
  *
  * The dispatcher is one thread, like a kernel that sends one request at a
  * time, except that every write runs on a thread of its own, as libfuse's
- * loop runs it: cuse.c answers the write and then runs the command on that
+ * loop runs it: cuse_dev.c answers the write and then runs the command on that
  * thread, while the dispatcher goes on.  A request is modelled as the kernel
- * makes it: a blocking read stays outstanding until cuse.c answers it; RELEASE comes only once
- * every request of that file is answered (the kernel holds the file while a
+ * makes it: a blocking read stays outstanding until it is answered; RELEASE
+ * comes only once every request of that file is answered (the kernel holds the file while a
  * request is in flight); a write never has size 0 (the kernel sends none).
  *
  * Checked at every step (abort with a message on violation):
@@ -33,38 +35,23 @@
  *  - the bytes read of each response form a valid response: no EOF in the
  *    middle of one, never more bytes than its header says;
  * and at the end of each input, once every file is released and every
- * command has ended: no request unanswered, no poll handle alive, no data-path owner,
- * every opener freed (its memory poisoned by ASan).
+ * command has ended: no request unanswered, no poll handle alive, no
+ * data-path owner, every opener freed (its memory poisoned by ASan).
  *
  * The core (core_harness.c) is put back into one known state before each
  * input, so that an input means the same thing every time.
  */
-#include <errno.h>
-#include <pthread.h>
-#include <time.h>
-
-/*
- * A single dispatcher thread never delivers the late RELEASE that
- * wait_for_idle_owner() waits for: let its timed wait time out at once
- * instead of after RELEASE_GRACE_MS.
- */
-static int harness_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
-				  const struct timespec *t)
-{
-	(void)c;
-	(void)m;
-	(void)t;
-	return ETIMEDOUT;
-}
-
-#define pthread_cond_timedwait harness_cond_timedwait
-#include "cuse.c"
+#include "cuse_dev.h"
+#include "cuse_ioctl.h"
 #include "input.h"
-#undef pthread_cond_timedwait
 
 #include "core_harness.c"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sanitizer/asan_interface.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -72,11 +59,12 @@ static int harness_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NSLOTS 3
 #define MAX_STEPS 96
-/* A request cuse.c keeps waiting longer than this is a hang. */
+/* A request the data path keeps waiting longer than this is a hang. */
 #define ANSWER_TIMEOUT_S 30
 
 /* ---- the fake libfuse --------------------------------------------------- */
@@ -123,10 +111,10 @@ struct slot {
 	uint32_t get_type, get_next;
 };
 
-static struct cuse_device *dev;
+static struct cuse_dev *dev;
 
 static struct harness {
-	pthread_mutex_t lock; /* everything below; never held into cuse.c */
+	pthread_mutex_t lock; /* everything below; never held into cuse_dev.c */
 	pthread_cond_t cond;  /* a reply arrived */
 	struct fuse_req *reqs;
 	long live_ph;
@@ -286,12 +274,6 @@ int fuse_reply_open(fuse_req_t req, const struct fuse_file_info *fi)
 	return 0;
 }
 
-void *fuse_req_userdata(fuse_req_t req)
-{
-	(void)req;
-	return dev;
-}
-
 int fuse_lowlevel_notify_poll(struct fuse_pollhandle *ph)
 {
 	pthread_mutex_lock(&h.lock);
@@ -382,8 +364,8 @@ static void *run_write(void *arg)
 {
 	struct writer *w = arg;
 
-	dev_ops.write(w->req, (const char *)w->buf, w->len, 0, &w->fi);
-	free(w->buf); /* cuse.c must have copied what it keeps */
+	cuse_dev_write(w->req, (const char *)w->buf, w->len, 0, &w->fi);
+	free(w->buf); /* cuse_dev.c must have copied what it keeps */
 	return NULL;
 }
 
@@ -428,23 +410,23 @@ static void dispatch_write(fuse_req_t r, const uint8_t *data, size_t len,
 	pthread_mutex_unlock(&h.lock);
 }
 
-/* ---- invariants of cuse.c's own state ------------------------------------ */
+/* ---- invariants of the data path's own state ------------------------------------ */
 
-static struct opener *slot_opener(int i)
+static struct cuse_opener *slot_opener(int i)
 {
-	return h.slot[i].open ? opener_of(&h.slot[i].fi) : NULL;
+	return h.slot[i].open ? cuse_opener_of(&h.slot[i].fi) : NULL;
 }
 
 static void check_openers(void)
 {
-	struct opener *owner;
+	struct cuse_opener *owner;
 	int i, npending = 0;
 	bool owner_open = false;
 
 	pthread_mutex_lock(&dev->lock);
 	owner = dev->data_owner;
 	for (i = 0; i < NSLOTS; i++) {
-		struct opener *o = slot_opener(i);
+		struct cuse_opener *o = slot_opener(i);
 
 		if (!o)
 			continue;
@@ -518,7 +500,7 @@ static void op_open(int i, bool nonblock)
 	memset(&fi, 0, sizeof(fi));
 	fi.flags = O_RDWR | (nonblock ? O_NONBLOCK : 0);
 	r = new_req(RK_OPEN, i);
-	dev_ops.open(r, &fi);
+	cuse_dev_open(r, &fi, dev);
 	if (!answered(r) || r->err != -1)
 		H_FAIL("open not answered at once, or failed (%d)", r->err);
 	s->open = true;
@@ -526,7 +508,7 @@ static void op_open(int i, bool nonblock)
 	memset(&s->rm, 0, sizeof(s->rm));
 	s->get_type = s->get_next = 0;
 	if (h.nopeners < (int)(sizeof(h.openers) / sizeof(h.openers[0])))
-		h.openers[h.nopeners++] = opener_of(&fi);
+		h.openers[h.nopeners++] = cuse_opener_of(&fi);
 }
 
 static void op_release(int i)
@@ -541,7 +523,7 @@ static void op_release(int i)
 	wait_answers(i);
 	fi = s->fi;
 	r = new_req(RK_RELEASE, i);
-	dev_ops.release(r, &fi);
+	cuse_dev_release(r, &fi);
 	if (!answered(r))
 		H_FAIL("release not answered at once");
 	s->open = false;
@@ -553,9 +535,9 @@ static void op_set_nonblock(int i, bool nonblock)
 		h.slot[i].fi.flags = O_RDWR | (nonblock ? O_NONBLOCK : 0);
 }
 
-static bool slot_xfer(int i, enum transfer *x)
+static bool slot_xfer(int i, enum cuse_transfer *x)
 {
-	struct opener *o = slot_opener(i);
+	struct cuse_opener *o = slot_opener(i);
 
 	if (!o)
 		return false;
@@ -580,7 +562,7 @@ static bool slow_command(const uint8_t *buf, size_t len)
 static void op_write(int i, const uint8_t *data, size_t len)
 {
 	struct slot *s = &h.slot[i];
-	enum transfer x;
+	enum cuse_transfer x;
 	fuse_req_t r;
 
 	if (len == 0 || !slot_xfer(i, &x))
@@ -607,7 +589,7 @@ static void op_read(int i, size_t size)
 {
 	struct slot *s = &h.slot[i];
 	struct fuse_file_info fi;
-	enum transfer x;
+	enum cuse_transfer x;
 	fuse_req_t r;
 
 	if (size == 0 || !slot_xfer(i, &x))
@@ -617,7 +599,7 @@ static void op_read(int i, size_t size)
 	r->size = size;
 	r->resp_read = x == XFER_NONE;
 	TRACE("%d: read %zu%s\n", i, size, fi.flags & O_NONBLOCK ? " (nonblock)" : "");
-	dev_ops.read(r, size, 0, &fi);
+	cuse_dev_read(r, size, 0, &fi);
 	if (!answered(r) && (fi.flags & O_NONBLOCK))
 		H_FAIL("slot %d: a non-blocking read left waiting", i);
 }
@@ -641,7 +623,7 @@ static void op_poll(int i, bool with_handle)
 	}
 	fi = h.slot[i].fi;
 	r = new_req(RK_POLL, i);
-	dev_ops.poll(r, &fi, ph);
+	cuse_dev_poll(r, &fi, ph);
 	if (!answered(r))
 		H_FAIL("poll not answered at once");
 	if (r->revents & ~(unsigned)(POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM))
@@ -670,7 +652,7 @@ static void op_ioctl(int i, unsigned cmd, const uint8_t *in, size_t in_size)
 	r->out_bufsz = out_size;
 	TRACE("%d: ioctl 0x%08x nr %u in %zu out %zu\n", i, cmd, _IOC_NR(cmd),
 	      in_size, out_size);
-	dev_ops.ioctl(r, (int)cmd, NULL, &fi, 0, in_size ? buf : buf + 1,
+	cuse_ioctl(r, (int)cmd, NULL, &fi, 0, in_size ? buf : buf + 1,
 		      in_size, out_size);
 	free(buf);
 	if (!answered(r))
@@ -1016,16 +998,14 @@ static void end_input(void)
 
 static void harness_init(const char *name)
 {
-	pthread_condattr_t cattr;
-
 	core_init(name);
 	dev = calloc(1, sizeof(*dev));
-	if (!dev)
+	if (!dev || cuse_dev_init(dev, vtpm) < 0)
 		abort();
-	dev->vtpm = vtpm;
-	pthread_mutex_init(&dev->lock, NULL);
-	pthread_condattr_init(&cattr);
-	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
-	pthread_cond_init(&dev->released, &cattr);
-	pthread_condattr_destroy(&cattr);
+	/*
+	 * A single dispatcher thread never delivers the late RELEASE that a
+	 * write waits for when an idle opener holds the data path: let that
+	 * wait end at once instead of after CUSE_RELEASE_GRACE_MS.
+	 */
+	dev->release_grace_ms = 0;
 }

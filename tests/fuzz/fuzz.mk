@@ -24,9 +24,11 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
 # -Werror off: clang's warnings are not the ones `make lint` keeps at zero
 FUZZ_CFLAGS = -std=gnu11 -g -O1 $(filter-out -Werror,$(WARN)) $(FUZZ_SAN) \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# the harness of the CUSE targets includes cuse.c; tpm2.c builds commands
+# the CUSE targets link the data path and the ioctl codec (not cuse.c, the
+# session: the harness is the kernel); tpm2.c builds commands
 FUZZ_CORE_OBJS = $(CORE_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) \
 	$(TESTLIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_CUSE_OBJS = $(CUSE_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
 # per-target libFuzzer options
 FUZZ_OPTS_blob := -max_len=8192
@@ -42,7 +44,7 @@ rparen := )
 
 .PHONY: fuzz fuzz-check fuzz-build
 # keep the objects: they are intermediate files of the pattern rules below
-.SECONDARY: $(FUZZ_CORE_OBJS) $(FUZZ_ALL:%=$(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o)
+.SECONDARY: $(FUZZ_CORE_OBJS) $(FUZZ_CUSE_OBJS) $(FUZZ_ALL:%=$(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o)
 
 fuzz-build: $(FUZZ_ALL:%=$(BUILD)/fuzz/fuzz-%)
 
@@ -54,6 +56,8 @@ $(BUILD)/fuzz/obj/%.o: %.c
 
 $(BUILD)/fuzz/fuzz-%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_CORE_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+
+$(BUILD)/fuzz/fuzz-ioctl $(BUILD)/fuzz/fuzz-datapath: $(FUZZ_CUSE_OBJS)
 
 # The first line of a sanitizer or harness report, for the FAIL line.
 FUZZ_WHY = grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|^fuzz-[a-z]+: |SUMMARY:' "$$log" | \
@@ -97,14 +101,14 @@ fuzz-check: fuzz-build
 # Line coverage of what the corpora reach (seeds + build/fuzz/corpus/<t>):
 #   make fuzz-coverage [FUZZ_TARGETS=datapath]   -> build/fuzz/coverage/<t>.txt
 FUZZ_COV_FLAGS := -fprofile-instr-generate -fcoverage-mapping
-FUZZ_COV_SRCS = $(CORE_SRCS) $(TESTLIB_SRCS)
+FUZZ_COV_SRCS = $(CORE_SRCS) $(CUSE_SRCS) $(TESTLIB_SRCS)
 FUZZ_PROFDATA ?= $(shell command -v llvm-profdata || command -v llvm-profdata-14)
 FUZZ_COV ?= $(shell command -v llvm-cov || command -v llvm-cov-14)
 # the sources each target is about
 FUZZ_COV_FILES_blob := cuse_tpm/blob.c cuse_tpm/crypt.c
 FUZZ_COV_FILES_options := cuse_tpm/options.c
-FUZZ_COV_FILES_ioctl := cuse_tpm/cuse.c cuse_tpm/vtpm.c cuse_tpm/tpmlib.c
-FUZZ_COV_FILES_datapath := cuse_tpm/cuse.c cuse_tpm/vtpm.c cuse_tpm/tpmlib.c
+FUZZ_COV_FILES_ioctl := cuse_tpm/cuse_ioctl.c cuse_tpm/cuse_dev.c cuse_tpm/vtpm.c cuse_tpm/tpmlib.c
+FUZZ_COV_FILES_datapath := cuse_tpm/cuse_dev.c cuse_tpm/vtpm.c cuse_tpm/tpmlib.c
 FUZZ_COV_FILES_tool := cuse_tpm/cuse_tpm_ioctl.c
 FUZZ_COV_FILES_ctrl := cuse_tpm/ctrl.c cuse_tpm/vtpm.c
 FUZZ_COV_FILES_SH = case $$t in $(foreach t,$(FUZZ_ALL),$(t)$(rparen) files="$(FUZZ_COV_FILES_$(t))";;) esac

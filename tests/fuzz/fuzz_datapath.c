@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * fuzz-datapath: the CUSE front end's per-opener state machine (cuse.c)
+ * fuzz-datapath: the CUSE front end's per-opener state machine (cuse_dev.c)
  * against a real core: sequences of open, write, read, ioctl, poll and
  * release on three files, decoded from the input; see cuse_harness.c for
  * the model and the invariants checked after every step.

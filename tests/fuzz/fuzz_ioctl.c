@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * fuzz-ioctl: the device's control channel, the PTM_* ioctl handlers of
- * cuse.c, fed arbitrary (cmd, in_buf) against a real core: every PTM_*
+ * fuzz-ioctl: the device's control channel, the PTM_* ioctl codec of
+ * cuse_ioctl.c, fed arbitrary (cmd, in_buf) against a real core: every PTM_*
  * number with fuzzed payloads, in_buf sizes other than the restricted size,
  * other directions and sizes of the 'P' numbers, and any 32-bit number; with
  * the reads and writes that continue a state blob transfer.  See

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "cuse_dev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cuse_dev_init(struct cuse_dev *d, struct vtpm *vtpm)
+{
+	pthread_condattr_t cattr;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->vtpm = vtpm;
+	d->release_grace_ms = CUSE_RELEASE_GRACE_MS;
+	rc = pthread_mutex_init(&d->lock, NULL);
+	if (rc) {
+		errno = rc;
+		return -1;
+	}
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&d->released, &cattr);
+	pthread_condattr_destroy(&cattr);
+	if (rc) {
+		pthread_mutex_destroy(&d->lock);
+		errno = rc;
+		return -1;
+	}
+	return 0;
+}
+
+void cuse_dev_destroy(struct cuse_dev *d)
+{
+	pthread_cond_destroy(&d->released);
+	pthread_mutex_destroy(&d->lock);
+}
+
+void cuse_opener_end_transfer(struct cuse_opener *o)
+{
+	free(o->blob);
+	o->blob = NULL;
+	o->blob_len = o->blob_off = 0;
+	o->xfer = XFER_NONE;
+}
+
+static void drop_response(struct cuse_opener *o)
+{
+	free(o->resp);
+	o->resp = NULL;
+	o->resp_len = o->resp_off = 0;
+	o->resp_untouched = false;
+}
+
+static void opener_free(struct cuse_opener *o)
+{
+	cuse_opener_end_transfer(o);
+	drop_response(o);
+	if (o->ph)
+		fuse_pollhandle_destroy(o->ph);
+	free(o);
+}
+
+/* Copies up to @size response bytes into a read reply. Under dev->lock. */
+static void reply_response(struct cuse_opener *o, fuse_req_t req, size_t size)
+{
+	uint32_t left = o->resp_len - o->resp_off;
+	size_t n = size < left ? size : left;
+
+	fuse_reply_buf(req, (const char *)o->resp + o->resp_off, n);
+	o->resp_off += n;
+	o->resp_untouched = false;
+	if (o->resp_off == o->resp_len)
+		drop_response(o);
+}
+
+/* The TPM's answer to a command: hand it to whoever waits. */
+static void on_response(struct cuse_opener *o, const uint8_t *resp,
+			uint32_t len)
+{
+	struct cuse_dev *d = o->dev;
+
+	pthread_mutex_lock(&d->lock);
+	o->cmd_pending = false;
+	if (o->released) {
+		opener_free(o);
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	o->resp = malloc(len);
+	if (o->resp) {
+		memcpy(o->resp, resp, len);
+		o->resp_len = len;
+		o->resp_untouched = true;
+	}
+	if (o->read_req) {
+		if (o->resp)
+			reply_response(o, o->read_req, o->read_size);
+		else
+			fuse_reply_err(o->read_req, ENOMEM);
+		o->read_req = NULL;
+	}
+	if (o->ph) {
+		fuse_lowlevel_notify_poll(o->ph);
+		fuse_pollhandle_destroy(o->ph);
+		o->ph = NULL;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static bool opener_idle(const struct cuse_opener *o)
+{
+	return !o->cmd_pending && !o->resp;
+}
+
+/* Gives a late RELEASE of an idle owner time to arrive. Under dev->lock. */
+static void wait_for_idle_owner(struct cuse_dev *d, const struct cuse_opener *o)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_nsec += d->release_grace_ms * 1000000L;
+	deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+	deadline.tv_nsec %= 1000000000L;
+	while (d->data_owner && d->data_owner != o &&
+	       opener_idle(d->data_owner))
+		if (pthread_cond_timedwait(&d->released, &d->lock, &deadline))
+			break;
+}
+
+/* Why a command may not be written now: 0 or an errno. Under dev->lock. */
+static int command_refused(struct cuse_dev *d, struct cuse_opener *o,
+			   const uint8_t *buf, size_t size)
+{
+	if (d->data_owner && d->data_owner != o)
+		wait_for_idle_owner(d, o);
+	if (d->data_owner && d->data_owner != o)
+		return EBUSY;
+	if (o->cmd_pending || (o->resp && o->resp_untouched))
+		return EBUSY;
+	if (size > vtpm_max_command(d->vtpm) || size > VTPM_IO_MAX)
+		return E2BIG;
+	if (size < TPM_HEADER_SIZE || tpm_header_size(buf) != size)
+		return EINVAL;
+	return 0;
+}
+
+static void append_blob(fuse_req_t req, struct cuse_opener *o, const char *buf,
+			size_t size)
+{
+	uint8_t *p;
+
+	if (o->blob_len + size > VTPM_MAX_BLOB) {
+		cuse_opener_end_transfer(o);
+		fuse_reply_err(req, EFBIG);
+		return;
+	}
+	p = realloc(o->blob, o->blob_len + size);
+	if (!p) {
+		cuse_opener_end_transfer(o);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(p + o->blob_len, buf, size);
+	o->blob = p;
+	o->blob_len += size;
+	fuse_reply_write(req, size);
+}
+
+/*
+ * A command is taken as soon as it is checked: the write returns, and the
+ * command runs on this thread while the client turns to read() or poll(),
+ * which find the response or wait for it.  That is /dev/tpm0's contract for
+ * O_NONBLOCK, and for a blocking client it hides the command behind the
+ * write's way back.
+ */
+void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct cuse_opener *o = cuse_opener_of(fi);
+	struct cuse_dev *d = o->dev;
+	uint8_t cmd[VTPM_IO_MAX], resp[VTPM_IO_MAX];
+	int err, n;
+
+	(void)off;
+	pthread_mutex_lock(&d->lock);
+	if (o->xfer == XFER_SET) {
+		append_blob(req, o, buf, size);
+		goto out;
+	}
+	if (o->xfer == XFER_GET) {
+		/* a command in the middle of reading a blob: the blob is lost */
+		cuse_opener_end_transfer(o);
+		fuse_reply_err(req, EIO);
+		goto out;
+	}
+	err = command_refused(d, o, (const uint8_t *)buf, size);
+	if (err) {
+		fuse_reply_err(req, err);
+		goto out;
+	}
+	drop_response(o);
+	d->data_owner = o;
+	o->cmd_pending = true;
+	/* the request's buffer is libfuse's once the write is answered */
+	memcpy(cmd, buf, size);
+	pthread_mutex_unlock(&d->lock);
+
+	fuse_reply_write(req, size);
+	n = vtpm_execute(d->vtpm, cmd, (uint32_t)size, resp, sizeof(resp));
+	on_response(o, resp, (uint32_t)n);
+	return;
+out:
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void read_blob(fuse_req_t req, struct cuse_opener *o, size_t size)
+{
+	uint32_t left = o->blob_len - o->blob_off;
+	size_t n = size < left ? size : left;
+
+	fuse_reply_buf(req, (const char *)o->blob + o->blob_off, n);
+	o->blob_off += n;
+	/* a short read means the reader has seen everything */
+	if (n < size || o->blob_off == o->blob_len)
+		cuse_opener_end_transfer(o);
+}
+
+void cuse_dev_read(fuse_req_t req, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct cuse_opener *o = cuse_opener_of(fi);
+	struct cuse_dev *d = o->dev;
+
+	(void)off;
+	pthread_mutex_lock(&d->lock);
+	if (o->xfer == XFER_GET)
+		read_blob(req, o, size);
+	else if (o->xfer == XFER_SET)
+		fuse_reply_err(req, EIO);
+	else if (o->resp)
+		reply_response(o, req, size);
+	else if (!o->cmd_pending)
+		fuse_reply_buf(req, NULL, 0); /* nothing pending: EOF, as tpm0 */
+	else if (fi->flags & O_NONBLOCK)
+		fuse_reply_err(req, EAGAIN);
+	else if (o->read_req)
+		fuse_reply_err(req, EBUSY); /* another thread already waits */
+	else {
+		o->read_req = req;
+		o->read_size = size;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+void cuse_dev_poll(fuse_req_t req, struct fuse_file_info *fi,
+		   struct fuse_pollhandle *ph)
+{
+	struct cuse_opener *o = cuse_opener_of(fi);
+	struct cuse_dev *d = o->dev;
+	unsigned revents = 0;
+
+	pthread_mutex_lock(&d->lock);
+	if (o->resp || o->xfer == XFER_GET)
+		revents = POLLIN | POLLRDNORM;
+	else if (!o->cmd_pending)
+		revents = POLLOUT | POLLWRNORM;
+	if (ph) {
+		if (o->ph)
+			fuse_pollhandle_destroy(o->ph);
+		o->ph = ph;
+	}
+	pthread_mutex_unlock(&d->lock);
+	fuse_reply_poll(req, revents);
+}
+
+void cuse_dev_open(fuse_req_t req, struct fuse_file_info *fi, struct cuse_dev *d)
+{
+	struct cuse_opener *o = calloc(1, sizeof(*o));
+
+	if (!o) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	o->dev = d;
+	fi->fh = (uintptr_t)o;
+	fi->nonseekable = 1;
+	fuse_reply_open(req, fi);
+}
+
+void cuse_dev_release(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct cuse_opener *o = cuse_opener_of(fi);
+	struct cuse_dev *d = o->dev;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->data_owner == o) {
+		d->data_owner = NULL;
+		pthread_cond_broadcast(&d->released);
+	}
+	if (o->cmd_pending)
+		o->released = true; /* on_response frees it */
+	else
+		opener_free(o);
+	pthread_mutex_unlock(&d->lock);
+	fuse_reply_err(req, 0);
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The data path of a CUSE TPM node, per opener: open, write, read, poll and
+ * release with the semantics of the kernel's /dev/tpm0, and state blobs
+ * that move through read()/write() between two PTM_*_STATEBLOB ioctls.
+ * This is what the kernel's tpm-dev-common.c is to tpm-dev.c: a node
+ * (cuse.c) owns one struct cuse_dev, opens files with cuse_dev_open() and
+ * puts the other functions below straight into its cuse_lowlevel_ops.
+ *
+ * Every opener has its own state; the first opener that writes a command
+ * holds the data path until it closes.  A write is answered as soon as its
+ * command is checked, and the command then runs on the writer's thread
+ * while read() and poll() wait for the response.  The functions find their
+ * struct cuse_dev through the opener, never through fuse_req_userdata(), so
+ * a node's session may carry whatever userdata it likes.
+ */
+#ifndef CUSE_TPM_CUSE_DEV_H
+#define CUSE_TPM_CUSE_DEV_H
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vtpm.h"
+
+/*
+ * The kernel sends RELEASE after close() returns, in the background: a
+ * client that closes and at once reopens can overtake its own RELEASE.  A
+ * write that finds the data path held by an idle opener waits this long for
+ * such a late RELEASE before it answers EBUSY.
+ */
+#define CUSE_RELEASE_GRACE_MS 200
+
+/* The data path of one node. */
+struct cuse_dev {
+	struct vtpm *vtpm;
+	pthread_mutex_t lock;             /* the openers' state, here and there */
+	struct cuse_opener *data_owner;   /* holds the data path, or NULL */
+	pthread_cond_t released;          /* signalled when an opener closes */
+	long release_grace_ms;            /* CUSE_RELEASE_GRACE_MS */
+};
+
+/* What is moving through read()/write() instead of commands. */
+enum cuse_transfer { XFER_NONE, XFER_GET, XFER_SET };
+
+/* One open file: fi->fh points here.  Fields under dev->lock. */
+struct cuse_opener {
+	struct cuse_dev *dev;
+	bool released;         /* closed while its command still runs */
+	bool cmd_pending;      /* a command is written, its response not ready */
+	fuse_req_t read_req;   /* a blocking read waiting for the response */
+	size_t read_size;
+	struct fuse_pollhandle *ph;
+	uint8_t *resp;         /* the response not yet read */
+	uint32_t resp_len, resp_off;
+	bool resp_untouched;   /* not one byte of it read yet */
+	enum cuse_transfer xfer; /* a state blob moving through read()/write() */
+	uint32_t xfer_type, xfer_flags;
+	uint8_t *blob;
+	uint32_t blob_len, blob_off;
+};
+
+/* 0, or -1 with errno; @vtpm may be set later, before the node serves. */
+int cuse_dev_init(struct cuse_dev *d, struct vtpm *vtpm);
+void cuse_dev_destroy(struct cuse_dev *d);
+
+static inline struct cuse_opener *cuse_opener_of(const struct fuse_file_info *fi)
+{
+	return (struct cuse_opener *)(uintptr_t)fi->fh;
+}
+
+/* Drops the blob @o moves, if any.  Under o->dev->lock. */
+void cuse_opener_end_transfer(struct cuse_opener *o);
+
+/* A node's open: a new opener of @d, answered here. */
+void cuse_dev_open(fuse_req_t req, struct fuse_file_info *fi, struct cuse_dev *d);
+void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void cuse_dev_read(fuse_req_t req, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void cuse_dev_poll(fuse_req_t req, struct fuse_file_info *fi,
+		   struct fuse_pollhandle *ph);
+void cuse_dev_release(fuse_req_t req, struct fuse_file_info *fi);
+
+#endif

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "cuse_ioctl.h"
+
+#include <errno.h>
+#include <libtpms/tpm_error.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+static void reply_result(fuse_req_t req, ptm_res res)
+{
+	fuse_reply_ioctl(req, 0, &res, sizeof(res));
+}
+
+static void ioctl_get_stateblob(fuse_req_t req, struct cuse_dev *d,
+				struct cuse_opener *o, const struct ptm_getstate *in)
+{
+	uint32_t type = in->u.req.type, flags = in->u.req.state_flags;
+	uint32_t offset = in->u.req.offset, n;
+	struct ptm_getstate out;
+	uint8_t *blob;
+	uint32_t len, oflags;
+	ptm_res res;
+
+	memset(&out, 0, sizeof(out));
+	pthread_mutex_lock(&d->lock);
+	if (offset == 0 || o->xfer != XFER_GET || o->xfer_type != type) {
+		cuse_opener_end_transfer(o);
+		pthread_mutex_unlock(&d->lock);
+		/* may wait for a running command: not under the device lock */
+		res = vtpm_get_stateblob(d->vtpm, type, flags, &blob, &len,
+					 &oflags);
+		pthread_mutex_lock(&d->lock);
+		if (res) {
+			pthread_mutex_unlock(&d->lock);
+			out.u.resp.tpm_result = res;
+			fuse_reply_ioctl(req, 0, &out, sizeof(out));
+			return;
+		}
+		cuse_opener_end_transfer(o);
+		o->xfer = XFER_GET;
+		o->xfer_type = type;
+		o->xfer_flags = oflags;
+		o->blob = blob;
+		o->blob_len = len;
+	}
+	n = offset < o->blob_len ? o->blob_len - offset : 0;
+	if (n > sizeof(out.u.resp.data))
+		n = sizeof(out.u.resp.data);
+	out.u.resp.state_flags = o->xfer_flags;
+	out.u.resp.totlength = o->blob_len;
+	out.u.resp.length = n;
+	if (n)
+		memcpy(out.u.resp.data, o->blob + offset, n);
+	/* the rest, if any, follows through read() from where this ends */
+	o->blob_off = offset + n;
+	if (o->blob_off >= o->blob_len)
+		cuse_opener_end_transfer(o);
+	pthread_mutex_unlock(&d->lock);
+	fuse_reply_ioctl(req, 0, &out, sizeof(out));
+}
+
+/*
+ * A blob arrives in 3072-byte ioctl chunks, ended by the first shorter one;
+ * or an empty ioctl opens a transfer that write() feeds and a final short
+ * ioctl ends.
+ */
+static void ioctl_set_stateblob(fuse_req_t req, struct cuse_dev *d,
+				struct cuse_opener *o, const struct ptm_setstate *in)
+{
+	uint32_t type = in->u.req.type, flags = in->u.req.state_flags;
+	uint32_t len = in->u.req.length;
+	uint8_t *blob;
+	uint32_t blob_len;
+	ptm_res res;
+
+	if (len > sizeof(in->u.req.data)) {
+		pthread_mutex_lock(&d->lock);
+		cuse_opener_end_transfer(o);
+		pthread_mutex_unlock(&d->lock);
+		reply_result(req, TPM_BAD_PARAMETER);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	if (o->xfer != XFER_SET || o->xfer_type != type ||
+	    o->xfer_flags != flags) {
+		bool write_mode = len == 0;
+
+		cuse_opener_end_transfer(o);
+		o->xfer = XFER_SET;
+		o->xfer_type = type;
+		o->xfer_flags = flags;
+		if (write_mode) {
+			pthread_mutex_unlock(&d->lock);
+			reply_result(req, TPM_SUCCESS);
+			return;
+		}
+	}
+	if (o->blob_len + len > VTPM_MAX_BLOB) {
+		cuse_opener_end_transfer(o);
+		pthread_mutex_unlock(&d->lock);
+		reply_result(req, TPM_SIZE);
+		return;
+	}
+	blob = realloc(o->blob, o->blob_len + len + 1);
+	if (!blob) {
+		cuse_opener_end_transfer(o);
+		pthread_mutex_unlock(&d->lock);
+		reply_result(req, TPM_SIZE);
+		return;
+	}
+	memcpy(blob + o->blob_len, in->u.req.data, len);
+	o->blob = blob;
+	o->blob_len += len;
+	if (len == sizeof(in->u.req.data)) {
+		pthread_mutex_unlock(&d->lock);
+		reply_result(req, TPM_SUCCESS); /* more to come */
+		return;
+	}
+	/* last chunk: take the blob out of the opener and commit it */
+	blob = o->blob;
+	blob_len = o->blob_len;
+	o->blob = NULL;
+	cuse_opener_end_transfer(o);
+	pthread_mutex_unlock(&d->lock);
+	res = vtpm_set_stateblob(d->vtpm, type, flags, blob, blob_len);
+	free(blob);
+	reply_result(req, res);
+}
+
+static void ioctl_get_info(fuse_req_t req, struct cuse_dev *d,
+			   const struct ptm_getinfo *in)
+{
+	struct ptm_getinfo out;
+	char *json = NULL;
+	size_t total, n;
+
+	memset(&out, 0, sizeof(out));
+	out.u.resp.tpm_result = vtpm_get_info(d->vtpm, in->u.req.flags, &json);
+	if (json) {
+		total = strlen(json) + 1;
+		if (in->u.req.offset >= total - 1) {
+			out.u.resp.tpm_result = TPM_BAD_PARAMETER;
+		} else {
+			n = total - in->u.req.offset;
+			if (n > sizeof(out.u.resp.buffer))
+				n = sizeof(out.u.resp.buffer);
+			memcpy(out.u.resp.buffer, json + in->u.req.offset, n);
+			out.u.resp.totlength = total;
+			out.u.resp.length = n;
+		}
+		free(json);
+	}
+	fuse_reply_ioctl(req, 0, &out, sizeof(out));
+}
+
+static void ioctl_set_buffersize(fuse_req_t req, struct cuse_dev *d,
+				 const struct ptm_setbuffersize *in)
+{
+	struct ptm_setbuffersize out;
+
+	memset(&out, 0, sizeof(out));
+	out.u.resp.tpm_result = vtpm_set_buffersize(
+		d->vtpm, in->u.req.buffersize, &out.u.resp.buffersize,
+		&out.u.resp.minsize, &out.u.resp.maxsize);
+	fuse_reply_ioctl(req, 0, &out, sizeof(out));
+}
+
+void cuse_ioctl(fuse_req_t req, int cmd, void *arg,
+		      struct fuse_file_info *fi, unsigned flags,
+		      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct cuse_opener *o = cuse_opener_of(fi);
+	struct cuse_dev *d = o->dev;
+	unsigned int ucmd = (unsigned int)cmd;
+	const struct ptm_hdata *hd = in_buf;
+	ptm_res res;
+
+	(void)arg;
+	(void)flags;
+	(void)out_bufsz;
+	/* Restricted ioctls: the kernel copied exactly _IOC_SIZE(cmd) bytes. */
+	if ((_IOC_DIR(ucmd) & _IOC_WRITE) && in_bufsz < _IOC_SIZE(ucmd)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	switch (ucmd) {
+	case PTM_GET_CAPABILITY: {
+		ptm_cap caps = vtpm_get_capability(d->vtpm);
+
+		fuse_reply_ioctl(req, 0, &caps, sizeof(caps));
+		break;
+	}
+	case PTM_INIT: {
+		const struct ptm_init *in = in_buf;
+
+		reply_result(req, vtpm_init(d->vtpm, in->u.req.init_flags));
+		break;
+	}
+	case PTM_SHUTDOWN:
+		reply_result(req, vtpm_shutdown(d->vtpm));
+		break;
+	case PTM_GET_TPMESTABLISHED: {
+		struct ptm_est out;
+
+		memset(&out, 0, sizeof(out));
+		out.u.resp.tpm_result =
+			vtpm_get_established(d->vtpm, &out.u.resp.bit);
+		fuse_reply_ioctl(req, 0, &out, sizeof(out));
+		break;
+	}
+	case PTM_SET_LOCALITY: {
+		const struct ptm_loc *in = in_buf;
+
+		reply_result(req, vtpm_set_locality(d->vtpm, in->u.req.loc));
+		break;
+	}
+	case PTM_HASH_START:
+		reply_result(req, vtpm_hash_start(d->vtpm));
+		break;
+	case PTM_HASH_DATA:
+		if (hd->u.req.length > sizeof(hd->u.req.data))
+			res = TPM_FAIL;
+		else
+			res = vtpm_hash_data(d->vtpm, hd->u.req.data,
+					     hd->u.req.length);
+		reply_result(req, res);
+		break;
+	case PTM_HASH_END:
+		reply_result(req, vtpm_hash_end(d->vtpm));
+		break;
+	case PTM_CANCEL_TPM_CMD:
+		reply_result(req, vtpm_cancel(d->vtpm));
+		break;
+	case PTM_STORE_VOLATILE:
+		reply_result(req, vtpm_store_volatile(d->vtpm));
+		break;
+	case PTM_RESET_TPMESTABLISHED: {
+		const struct ptm_reset_est *in = in_buf;
+
+		reply_result(req, vtpm_reset_established(d->vtpm, in->u.req.loc));
+		break;
+	}
+	case PTM_GET_STATEBLOB:
+		ioctl_get_stateblob(req, d, o, in_buf);
+		break;
+	case PTM_SET_STATEBLOB:
+		ioctl_set_stateblob(req, d, o, in_buf);
+		break;
+	case PTM_STOP:
+		reply_result(req, vtpm_stop(d->vtpm));
+		break;
+	case PTM_GET_CONFIG: {
+		struct ptm_getconfig out;
+
+		memset(&out, 0, sizeof(out));
+		out.u.resp.tpm_result =
+			vtpm_get_config(d->vtpm, &out.u.resp.flags);
+		fuse_reply_ioctl(req, 0, &out, sizeof(out));
+		break;
+	}
+	case PTM_SET_BUFFERSIZE:
+		ioctl_set_buffersize(req, d, in_buf);
+		break;
+	case PTM_GET_INFO:
+		ioctl_get_info(req, d, in_buf);
+		break;
+	case PTM_LOCK_STORAGE: {
+		const struct ptm_lockstorage *in = in_buf;
+
+		reply_result(req, vtpm_lock_storage(d->vtpm, in->u.req.retries));
+		break;
+	}
+	case PTM_SET_DATAFD: /* a socket's business: no fd crosses CUSE */
+		fuse_reply_err(req, EINVAL);
+		break;
+	default:
+		fuse_reply_err(req, ENOTTY);
+		break;
+	}
+}
