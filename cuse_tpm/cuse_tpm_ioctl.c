@@ -4,9 +4,11 @@
  *
  * It talks to a cuse_tpm (or swtpm) character device with PTM_* ioctls, or to
  * a socket control channel (--unix, --tcp) with the big-endian CMD_* protocol.
- * Command line, standard output and exit codes are those of swtpm_ioctl, so a
- * script moves over by changing the program name; unlike swtpm_ioctl, every
- * failure is also explained on stderr.
+ * Command line, standard output, standard error and exit codes are those of
+ * swtpm_ioctl, line for line, so a script moves over by changing the program
+ * name.  Unlike swtpm_ioctl, it then says in words why something failed, on
+ * lines of their own that start with "cuse_tpm_ioctl: "; run under the name
+ * swtpm_ioctl it leaves them out and is swtpm_ioctl to the byte.
  *
  * How it is put together:
  *  - ctrl_ops[] describes every control operation once: its ioctl, its CMD_*
@@ -78,12 +80,32 @@ enum {
 /* ------------------------------------------------------------------------ */
 /* Messages */
 
-static void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Whether our explanations follow swtpm_ioctl's lines: not when the program
+ * runs as swtpm_ioctl.  Set once in main(), before anything is printed.
+ */
+static bool explain_failures = true;
 
-static void errorf(const char *fmt, ...)
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A line of swtpm_ioctl's, byte for byte (fmt carries its own newline). */
+static void say(const char *fmt, ...)
 {
 	va_list ap;
 
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+/* Our explanation, on a line of its own after swtpm_ioctl's. */
+static void why(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!explain_failures)
+		return;
 	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -173,6 +195,8 @@ enum need {
 
 struct ctrl_op {
 	const char *name; /* for messages */
+	/* what swtpm_ioctl names it when the transport fails */
+	const char *exec_name;
 	/*
 	 * Socket wire format: the width of each field of the fixed part of
 	 * request and reply, one letter per field: b = 8 bits, w = 32 bits,
@@ -196,7 +220,11 @@ struct ctrl_op {
 #define RESULT_LEN sizeof(ptm_res)
 
 #define OP(id, cap_bit, need_, reqsz, reqf, respsz, respf, ...)           \
-	[OP_##id] = {.name = "PTM_" #id, .ioctl_nr = PTM_##id,             \
+	OPX(id, "PTM_" #id, cap_bit, need_, reqsz, reqf, respsz, respf,   \
+	    __VA_ARGS__)
+#define OPX(id, exec, cap_bit, need_, reqsz, reqf, respsz, respf, ...)    \
+	[OP_##id] = {.name = "PTM_" #id, .exec_name = (exec),              \
+		     .ioctl_nr = PTM_##id,                                 \
 		     .cmd = CMD_##id, .cap = (cap_bit), .need = (need_),   \
 		     .req_size = (reqsz), .req_fields = (reqf),            \
 		     .resp_size = (respsz), .resp_fields = (respf),        \
@@ -210,25 +238,30 @@ static const struct ctrl_op ctrl_ops[] = {
 	   .no_result = true),
 	OP(INIT, PTM_CAP_INIT, NEED_NOTHING, 4, "w", RESULT_LEN, "w"),
 	OP(SHUTDOWN, PTM_CAP_SHUTDOWN, NEED_NOTHING, 0, "", RESULT_LEN, "w"),
-	OP(GET_TPMESTABLISHED, PTM_CAP_GET_TPMESTABLISHED, NEED_RUNNING,
-	   0, "", sizeof(struct ptm_est), "wb"),
+	OPX(GET_TPMESTABLISHED, "PTM_GET_ESTABLISHED",
+	    PTM_CAP_GET_TPMESTABLISHED, NEED_RUNNING,
+	    0, "", sizeof(struct ptm_est), "wb"),
 	OP(SET_LOCALITY, PTM_CAP_SET_LOCALITY, NEED_NOTHING, 1, "b", RESULT_LEN, "w"),
-	OP(HASH_START, PTM_CAP_HASHING, NEED_RUNNING, 0, "", RESULT_LEN, "w"),
+	OPX(HASH_START, "ioctl PTM_HASH_START", PTM_CAP_HASHING, NEED_RUNNING,
+	    0, "", RESULT_LEN, "w"),
 	/* the data follow the length word */
-	OP(HASH_DATA, PTM_CAP_HASHING, NEED_RUNNING, 4, "w", RESULT_LEN, "w"),
-	OP(HASH_END, PTM_CAP_HASHING, NEED_RUNNING, 0, "", RESULT_LEN, "w"),
+	OPX(HASH_DATA, "ioctl PTM_HASH_DATA", PTM_CAP_HASHING, NEED_RUNNING,
+	    4, "w", RESULT_LEN, "w"),
+	OPX(HASH_END, "ioctl PTM_HASH_END", PTM_CAP_HASHING, NEED_RUNNING,
+	    0, "", RESULT_LEN, "w"),
 	OP(CANCEL_TPM_CMD, PTM_CAP_CANCEL_TPM_CMD, NEED_RUNNING,
 	   0, "", RESULT_LEN, "w"),
 	OP(STORE_VOLATILE, PTM_CAP_STORE_VOLATILE, NEED_RUNNING,
 	   0, "", RESULT_LEN, "w"),
-	OP(RESET_TPMESTABLISHED, PTM_CAP_RESET_TPMESTABLISHED, NEED_RUNNING,
-	   1, "b", RESULT_LEN, "w"),
+	OPX(RESET_TPMESTABLISHED, "PTM_RESET_ESTABLISHED",
+	    PTM_CAP_RESET_TPMESTABLISHED, NEED_RUNNING, 1, "b", RESULT_LEN, "w"),
 	/* The blob follows the reply header; see sock_get_blob(). */
-	OP(GET_STATEBLOB, PTM_CAP_GET_STATEBLOB, NEED_RUNNING, 12, "www",
-	   offsetof(struct ptm_getstate, u.resp.data), "wwww"),
+	OPX(GET_STATEBLOB, "ioctl PTM_GET_STATEBLOB", PTM_CAP_GET_STATEBLOB,
+	    NEED_RUNNING, 12, "www",
+	    offsetof(struct ptm_getstate, u.resp.data), "wwww"),
 	/* on a socket the whole blob follows the header */
-	OP(SET_STATEBLOB, PTM_CAP_SET_STATEBLOB, NEED_STOPPED, 12, "www",
-	   RESULT_LEN, "w"),
+	OPX(SET_STATEBLOB, "ioctl PTM_SET_STATEBLOB", PTM_CAP_SET_STATEBLOB,
+	    NEED_STOPPED, 12, "www", RESULT_LEN, "w"),
 	OP(STOP, PTM_CAP_STOP, NEED_NOTHING, 0, "", RESULT_LEN, "w"),
 	OP(GET_CONFIG, PTM_CAP_GET_CONFIG, NEED_NOTHING, 0, "",
 	   sizeof(struct ptm_getconfig), "ww"),
@@ -716,8 +749,13 @@ static const struct transport sock_transport = {
 /* Command line */
 
 struct args {
-	const struct command *cmd;
-	const char *cmd_token; /* the command as typed */
+	const struct command *cmd; /* the last command option getopt saw */
+	/*
+	 * The command as swtpm_ioctl sees it: the word before an option's
+	 * argument, or the option itself.  It is compared by address (a
+	 * second command is another word) and, once connected, by spelling.
+	 */
+	const char *cmd_token;
 	const char *device;
 	const char *unix_path;
 	char *tcp_host;
@@ -725,7 +763,7 @@ struct args {
 	unsigned int number;    /* locality, buffer size or lock retries */
 	uint64_t info_flags;
 	const char *hash_data;
-	uint32_t blob_type;
+	const char *blob_type;  /* as typed; checked once connected */
 	const char *blob_file;
 };
 
@@ -744,21 +782,29 @@ struct command {
 static int parse_locality(struct args *a, const char *arg)
 {
 	if (sscanf(arg, "%u", &a->number) != 1) {
-		errorf("'%s' is not a locality number", arg);
+		say("Could not get locality number from %s.\n", arg);
 		return -1;
 	}
 	if (a->number > 4) {
-		errorf("locality %s is out of range: localities are 0 to 4",
-		       arg);
+		say("Locality outside valid range of [0..4].\n");
 		return -1;
 	}
 	return 0;
 }
 
-static int parse_count(struct args *a, const char *arg)
+static int parse_buffersize(struct args *a, const char *arg)
 {
 	if (sscanf(arg, "%u", &a->number) != 1) {
-		errorf("'%s' is not a number", arg);
+		say("Could not get buffersize from %s.\n", arg);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_retries(struct args *a, const char *arg)
+{
+	if (sscanf(arg, "%u", &a->number) != 1) {
+		say("Could not get number of retries from %s.\n", arg);
 		return -1;
 	}
 	return 0;
@@ -772,8 +818,8 @@ static int parse_info_flags(struct args *a, const char *arg)
 	a->info_flags = strtoull(arg, &end, 0);
 	/* like swtpm_ioctl, strtoul's rules: "" is 0, "-1" is all bits */
 	if (errno || *end) {
-		errorf("'%s' is not a number: --info takes the flags as an "
-		       "integer, e.g. 1 or 0x3", arg);
+		say("Cannot parse info flags.\n");
+		why("--info takes the flags as an integer, e.g. 1 or 0x3");
 		return -1;
 	}
 	return 0;
@@ -798,25 +844,30 @@ static uint32_t blob_type_of(const char *name)
 
 static int parse_blob_type(struct args *a, const char *arg)
 {
-	a->blob_type = blob_type_of(arg);
-	if (!a->blob_type) {
-		errorf("unknown state blob type '%s': use permanent, volatile "
-		       "or savestate", arg);
-		return -1;
-	}
+	a->blob_type = arg;
 	return 0;
 }
 
+/*
+ * The port as swtpm_ioctl takes it: "%u" into an int, and only 65536 and
+ * more refused (so ":-1" is port 65535).  Its message quotes the --tcp
+ * argument from its second character on, whatever the host.
+ */
 static int parse_port(const char *s, const char *arg, unsigned int *port)
 {
-	if (sscanf(s, "%u", port) != 1) {
-		errorf("invalid port '%s' in --tcp %s", s, arg);
+	unsigned int u;
+	int n;
+
+	if (sscanf(s, "%u", &u) != 1) {
+		say("Invalid port '%s'\n", s);
 		return -1;
 	}
-	if (*port > 65535) {
-		errorf("port %s is out of range (0-65535)", s);
+	n = (int)u;
+	if (n >= 65536) {
+		say("Port '%s' outside valid range.\n", arg + 1);
 		return -1;
 	}
+	*port = (uint16_t)n;
 	return 0;
 }
 
@@ -846,7 +897,7 @@ static int parse_tcp(struct args *a, const char *arg)
 	free(a->tcp_host);
 	a->tcp_host = strndup(host, host_len);
 	if (!a->tcp_host) {
-		errorf("out of memory");
+		say("Out of memory.\n");
 		return -1;
 	}
 	return 0;
@@ -935,8 +986,10 @@ static const char *explain(struct conn *c, const struct ctrl_op *op,
 static void report_result(struct conn *c, const struct ctrl_op *op,
 			  uint32_t res)
 {
-	errorf("%s failed: TPM result 0x%x (%s): %s", op->name, res,
-	       tpm_result_name(res), explain(c, op, res));
+	say("TPM result from %s: 0x%x\n", op->name, res);
+	if (explain_failures)
+		why("%s failed: TPM result 0x%x (%s): %s", op->name, res,
+		    tpm_result_name(res), explain(c, op, res));
 }
 
 static void report_transport(const struct conn *c, const struct ctrl_op *op,
@@ -950,8 +1003,8 @@ static void report_transport(const struct conn *c, const struct ctrl_op *op,
 	else if (c->tp == &dev_transport &&
 		 (err == -ENODEV || err == -ENOTCONN || err == -ECONNABORTED))
 		hint = " (the vTPM server behind the device has gone away)";
-	errorf("%s on %s failed: %s%s", op->name, c->where, errtext(-err),
-	       hint);
+	say("Could not execute %s: %s\n", op->exec_name, strerror(-err));
+	why("%s on %s failed: %s%s", op->name, c->where, errtext(-err), hint);
 }
 
 /*
@@ -1002,7 +1055,7 @@ static int cmd_capabilities(struct conn *c, const struct args *a)
 	/* On a socket the upper half is the result word; swtpm_ioctl prints
 	 * it as part of the value, and so do we, but we say so. */
 	if (c->tp == &sock_transport && (caps >> 32))
-		errorf("warning: the server also returned TPM result 0x%x",
+		why("warning: the server also returned TPM result 0x%x",
 		       (uint32_t)(caps >> 32));
 	printf("ptm capability is 0x%" PRIx64 "\n", (uint64_t)caps);
 	return 0;
@@ -1127,7 +1180,7 @@ static int cmd_info(struct conn *c, const struct args *a)
 		len = (uint32_t)min_size(gi.u.resp.length,
 					 sizeof(gi.u.resp.buffer));
 		if (blob_append(&json, gi.u.resp.buffer, len)) {
-			errorf("out of memory");
+			say("Out of memory.\n");
 			goto out;
 		}
 		offset += len;
@@ -1171,8 +1224,8 @@ static int hash_stdin(struct conn *c)
 		ssize_t n = read_full(STDIN_FILENO, buf, sizeof(buf));
 
 		if (n < 0) {
-			errorf("cannot read the data to hash from stdin: %s",
-			       strerror((int)-n));
+			why("cannot read the data to hash from stdin: %s",
+			    strerror((int)-n));
 			return -1;
 		}
 		if (hash_chunk(c, buf, (size_t)n))
@@ -1207,14 +1260,13 @@ static int cmd_hash(struct conn *c, const struct args *a)
 	return run_simple(c, OP_HASH_END);
 }
 
-static void report_blob_transport(const struct conn *c, int err)
+/* swtpm_ioctl checks the type once connected, and ends the line unended. */
+static void report_blob_type(const char *name)
 {
-	if (err == -ENOMEM)
-		errorf("out of memory");
-	else if (err == -EFBIG)
-		errorf("the state blob is too large");
-	else
-		report_transport(c, &ctrl_ops[OP_GET_STATEBLOB], err);
+	say("Unknown TPM state type '%s'", name);
+	if (explain_failures)
+		fputc('\n', stderr);
+	why("the state blob types are permanent, volatile and savestate");
 }
 
 /*
@@ -1245,30 +1297,28 @@ static int write_blob_file(int fd, const struct blob *b)
 static int cmd_save(struct conn *c, const struct args *a)
 {
 	struct blob b = {NULL, 0};
-	uint32_t res = 0;
+	uint32_t res = 0, type = blob_type_of(a->blob_type);
 	bool created = true;
-	int ret = -1, err;
-	int fd = open(a->blob_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		      0600);
+	int ret = -1, err, fd;
 
+	if (!type) {
+		report_blob_type(a->blob_type);
+		return -1;
+	}
+	fd = open(a->blob_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 && errno == EEXIST) {
 		created = false;
 		fd = open(a->blob_file, O_WRONLY | O_CLOEXEC);
 	}
 	if (fd < 0) {
-		errorf("cannot open '%s' for writing: %s", a->blob_file,
-		       strerror(errno));
+		say("Could not open file '%s' for writing: %s\n", a->blob_file,
+		    strerror(errno));
 		return -1;
 	}
 
-	err = c->tp->get_blob(c, a->blob_type, &b, &res);
+	err = c->tp->get_blob(c, type, &b, &res);
 	if (err) {
-		if (err == -EPROTO && c->tp == &dev_transport)
-			errorf("%s on %s: the server stopped sending before "
-			       "the end of the blob",
-			       ctrl_ops[OP_GET_STATEBLOB].name, c->where);
-		else
-			report_blob_transport(c, err);
+		report_transport(c, &ctrl_ops[OP_GET_STATEBLOB], err);
 		goto out;
 	}
 	if (res_is_error(res)) {
@@ -1277,13 +1327,15 @@ static int cmd_save(struct conn *c, const struct args *a)
 	}
 	err = write_blob_file(fd, &b);
 	if (err) {
-		errorf("cannot write '%s': %s", a->blob_file, strerror(-err));
+		say("Could not write to file '%s': %s\n", a->blob_file,
+		    strerror(-err));
 		goto out;
 	}
 	ret = 0;
 out:
 	if (close(fd) < 0 && ret == 0) {
-		errorf("cannot write '%s': %s", a->blob_file, strerror(errno));
+		say("Could not write to file '%s': %s\n", a->blob_file,
+		    strerror(errno));
 		ret = -1;
 	}
 	if (ret && created)
@@ -1292,25 +1344,40 @@ out:
 	return ret;
 }
 
-static int read_file(const char *path, struct blob *b)
+/*
+ * Reads the blob to load.  swtpm_ioctl words a read error after the
+ * transfer it chose: streamed (a socket and a non-empty file, or
+ * SWTPM_IOCTL_BUFFERSIZE on a device) or in 3 KiB ioctls.
+ */
+static int read_blob_file(const struct conn *c, const char *path,
+			  struct blob *b)
 {
 	uint8_t buf[4096];
+	struct stat st;
+	bool streamed = c->rw_chunk != 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
-		errorf("cannot open '%s' for reading: %s", path,
-		       strerror(errno));
+		say("Could not open file '%s' for reading: %s\n", path,
+		    strerror(errno));
 		return -1;
 	}
+	if (c->tp == &sock_transport)
+		streamed = fstat(fd, &st) == 0 && st.st_size > 0;
 	for (;;) {
 		ssize_t n = read_full(fd, buf, sizeof(buf));
 
+		if (n < 0 && streamed) {
+			say("Could not read from file: %s\n", strerror((int)-n));
+			break;
+		}
 		if (n < 0) {
-			errorf("cannot read '%s': %s", path, strerror((int)-n));
+			say("Could not read from file '%s': %s\n", path,
+			    strerror((int)-n));
 			break;
 		}
 		if (blob_append(b, buf, (size_t)n)) {
-			errorf("'%s' is too large for a state blob", path);
+			why("'%s' is too large for a state blob", path);
 			break;
 		}
 		if ((size_t)n < sizeof(buf)) {
@@ -1325,12 +1392,16 @@ static int read_file(const char *path, struct blob *b)
 static int cmd_load(struct conn *c, const struct args *a)
 {
 	struct blob b = {NULL, 0};
-	uint32_t res = 0;
+	uint32_t res = 0, type = blob_type_of(a->blob_type);
 	int ret = -1, err;
 
-	if (read_file(a->blob_file, &b))
+	if (!type) {
+		report_blob_type(a->blob_type);
+		return -1;
+	}
+	if (read_blob_file(c, a->blob_file, &b))
 		goto out;
-	err = c->tp->set_blob(c, a->blob_type, &b, &res);
+	err = c->tp->set_blob(c, type, &b, &res);
 	if (err) {
 		report_transport(c, &ctrl_ops[OP_SET_STATEBLOB], err);
 		goto out;
@@ -1370,9 +1441,10 @@ static const struct command commands[C_COUNT] = {
 	CMD(C_SAVE, "--save", parse_blob_type, cmd_save, .takes_file = true),
 	CMD(C_LOAD, "--load", parse_blob_type, cmd_load, .takes_file = true),
 	CMD(C_CONFIG, "-g", NULL, cmd_config),
-	CMD(C_BUFFERSIZE, "-b", parse_count, cmd_buffersize),
+	CMD(C_BUFFERSIZE, "-b", parse_buffersize, cmd_buffersize),
 	CMD(C_INFO, "--info", parse_info_flags, cmd_info),
-	CMD(C_LOCK_STORAGE, "--lock-storage", parse_count, cmd_lock_storage),
+	CMD(C_LOCK_STORAGE, "--lock-storage", parse_retries,
+	    cmd_lock_storage),
 };
 
 /* getopt values: commands are OPT_CMD + enum cmd_id. */
@@ -1480,35 +1552,39 @@ static int take_file_arg(int argc, char **argv, struct args *a,
 			 const char *option)
 {
 	if (optind >= argc || argv[optind][0] == '-') {
-		errorf("%s needs a file name after the blob type", option);
+		say("Missing filename argument for %s option\n", option);
 		return -1;
 	}
 	a->blob_file = argv[optind++];
 	return 0;
 }
 
-/*
- * The command as typed: "-stop" and "--c" parse like "--stop" and "-c", but
- * swtpm_ioctl rejects them, so we must see the spelling.  An argument given
- * as "--info=1" shares the command's word.
- */
-static const char *command_token(char **argv, const char *arg)
+/* The command whose one spelling is @token, or NULL. */
+static const struct command *command_spelled(const char *token)
 {
-	if (!arg || arg != argv[optind - 1])
-		return argv[optind - 1];
-	return argv[optind - 2];
+	for (size_t i = 0; i < C_COUNT; i++)
+		if (!strcmp(commands[i].option, token))
+			return &commands[i];
+	return NULL;
 }
 
 enum parse_result { PARSE_ERROR = -1, PARSE_OK = 0, PARSE_DONE = 1 };
 
+/*
+ * swtpm_ioctl's rules, step for step, since its messages and their order
+ * are ours: getopt_long_only() with glibc's own messages (so "-c", "--c",
+ * "-stop" and abbreviations all parse); an option's argument is the word
+ * after the option's word, even in the "--info=1" form; each command is
+ * checked as it comes, then "only one command"; an unknown option is
+ * reported and ignored.
+ */
 static enum parse_result parse_args(int argc, char **argv, struct args *a)
 {
-	const char *spelled = NULL;
 	int opt;
 
-	opterr = 0; /* our messages say what happens next */
-	while ((opt = getopt_long_only(argc, argv, ":", options, NULL)) != -1) {
+	while ((opt = getopt_long_only(argc, argv, "", options, NULL)) != -1) {
 		const struct command *cmd;
+		const char *token;
 
 		switch (opt) {
 		case OPT_DEVICE:
@@ -1527,50 +1603,45 @@ static enum parse_result parse_args(int argc, char **argv, struct args *a)
 		case OPT_HELP:
 			print_help(argv[0]);
 			return PARSE_DONE;
-		case ':':
-			/* swtpm_ioctl goes on without the option; so do we */
-			errorf("option '%s' needs an argument; ignored",
-			       argv[optind - 1]);
-			continue;
 		case '?':
-			errorf("unknown or ambiguous option '%s'; ignored",
-			       argv[optind - 1]);
-			continue;
+			continue; /* getopt said why */
 		default:
 			break;
 		}
 
 		cmd = &commands[opt - OPT_CMD];
-		spelled = command_token(argv, optarg);
-		if (cmd->parse && cmd->parse(a, optarg))
+		if (cmd->takes_file &&
+		    take_file_arg(argc, argv, a, cmd->option))
 			return PARSE_ERROR;
-		if (cmd->takes_file && take_file_arg(argc, argv, a, cmd->option))
-			return PARSE_ERROR;
-		if (a->cmd) {
-			errorf("only one command may be given (%s and %s)",
-			       a->cmd->option, cmd->option);
+		if (cmd->parse) {
+			int at = optind - (cmd->takes_file ? 2 : 1);
+
+			token = argv[at - 1];
+			if (cmd->parse(a, argv[at]))
+				return PARSE_ERROR;
+		} else {
+			token = argv[optind - 1];
+		}
+		if (a->cmd_token && token != a->cmd_token) {
+			say("Only one command may be given.\n");
+			why("%s and %s are two commands", a->cmd->option,
+			    cmd->option);
 			return PARSE_ERROR;
 		}
 		a->cmd = cmd;
-		a->cmd_token = spelled;
+		a->cmd_token = token;
 	}
 
-	if (!a->cmd) {
-		errorf("no command given; see --help");
-		return PARSE_ERROR;
-	}
-	if (strcmp(a->cmd_token, a->cmd->option) != 0) {
-		/* swtpm_ioctl knows a command only by its exact spelling and
-		 * answers anything else with its usage text and failure */
-		errorf("write the command as '%s', not '%s'", a->cmd->option,
-		       a->cmd_token);
-		print_help(argv[0]);
+	if (!a->cmd_token) {
+		say("No valid command.\n");
+		why("give one command, e.g. -c; see --help");
 		return PARSE_ERROR;
 	}
 	if (!a->device && !a->tcp_host && !a->unix_path) {
 		if (optind >= argc) {
-			errorf("no device given: name it (e.g. /dev/vtpm-NAME) "
-			       "or use --unix or --tcp");
+			say("Error: Missing device name.\n");
+			why("name the device (e.g. /dev/vtpm-NAME) or use "
+			    "--unix or --tcp");
 			return PARSE_ERROR;
 		}
 		a->device = argv[optind];
@@ -1592,29 +1663,23 @@ static int open_device(struct conn *c, const char *path, size_t rw_chunk)
 	if (c->fd < 0) {
 		int err = errno;
 
+		say("Unable to open device '%s'.\n", path);
 		if (err == ENOENT)
-			errorf("cannot open '%s': no such device: is cuse_tpm "
-			       "running?", path);
+			why("no such device: is cuse_tpm running?");
 		else if (err == EBUSY)
-			errorf("cannot open '%s': the device is busy (is QEMU "
-			       "or another client using it?)", path);
+			why("the device is busy (is QEMU or another client "
+			    "using it?)");
 		else if (err == ENXIO && stat(path, &st) == 0 &&
 			 S_ISSOCK(st.st_mode))
-			errorf("cannot open '%s': it is a socket; use --unix "
-			       "%s", path, path);
+			why("it is a socket; use --unix %s", path);
 		else if (err == EACCES)
-			errorf("cannot open '%s': permission denied (run as "
-			       "root or as the device's owner)", path);
+			why("permission denied (run as root or as the device's "
+			    "owner)");
 		else
-			errorf("cannot open '%s': %s", path, strerror(err));
+			why("%s", strerror(err));
 		return -1;
 	}
-	if (fstat(c->fd, &st) < 0 || !S_ISCHR(st.st_mode)) {
-		errorf("'%s' is not a character device; for a socket use "
-		       "--unix or --tcp", path);
-		close(c->fd);
-		return -1;
-	}
+	/* anything but a character device fails its first ioctl (ENOTTY) */
 	return 0;
 }
 
@@ -1625,28 +1690,26 @@ static int open_unix(struct conn *c, const char *path)
 	c->where = path;
 	c->tp = &sock_transport;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		errorf("socket path '%s' is too long (at most %zu bytes)", path,
-		       sizeof(sa.sun_path) - 1);
+		say("Socket path is too long.\n");
+		why("'%s' is longer than %zu bytes", path,
+		    sizeof(sa.sun_path) - 1);
 		return -1;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
-		errorf("cannot create a socket: %s", strerror(errno));
+		why("cannot create a socket: %s", strerror(errno));
 		return -1;
 	}
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int err = errno;
 
+		say("Connect failed: %s\n", strerror(err));
 		if (err == ENOENT)
-			errorf("cannot connect to '%s': no such socket: is the "
-			       "vTPM running?", path);
+			why("no such socket as '%s': is the vTPM running?", path);
 		else if (err == ECONNREFUSED)
-			errorf("cannot connect to '%s': nobody listens there "
-			       "(stale socket of a vTPM that ended?)", path);
-		else
-			errorf("cannot connect to '%s': %s", path,
-			       strerror(err));
+			why("nobody listens at '%s' (stale socket of a vTPM "
+			    "that ended?)", path);
 		close(c->fd);
 		return -1;
 	}
@@ -1671,8 +1734,10 @@ static int open_tcp(struct conn *c, const char *host, unsigned int port,
 	c->fd = -1;
 	err = getaddrinfo(host, service, &hints, &list);
 	if (err) {
-		errorf("cannot resolve '%s': %s", host,
-		       err == EAI_SYSTEM ? strerror(errno) : gai_strerror(err));
+		say("getaddrinfo failed on host '%s': %s\n", host,
+		    gai_strerror(err));
+		if (err == EAI_SYSTEM)
+			why("%s", strerror(errno));
 		return -1;
 	}
 	for (ai = list; ai && c->fd < 0; ai = ai->ai_next) {
@@ -1690,9 +1755,10 @@ static int open_tcp(struct conn *c, const char *host, unsigned int port,
 	}
 	freeaddrinfo(list);
 	if (c->fd < 0) {
-		errorf("cannot connect to %s: %s%s", where, strerror(last_err),
-		       last_err == ECONNREFUSED ?
-			       " (is the vTPM's control port there?)" : "");
+		say("Could not connect to host '%s' on port '%u' using TCP "
+		    "socket: %s\n", host, port, strerror(last_err));
+		if (last_err == ECONNREFUSED)
+			why("is the vTPM's control port %s?", where);
 		return -1;
 	}
 	return 0;
@@ -1721,17 +1787,27 @@ static int connect_to_tpm(struct conn *c, const struct args *a, char *where,
 		return open_tcp(c, a->tcp_host, a->tcp_port, where, where_size);
 	if (a->unix_path)
 		return open_unix(c, a->unix_path);
-	errorf("no device given");
-	return -1;
+	return -1; /* parse_args() leaves one of the three set */
+}
+
+/* Run as swtpm_ioctl (a link of that name), it is swtpm_ioctl exactly. */
+static bool runs_as_swtpm_ioctl(const char *argv0)
+{
+	const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+
+	base = base ? base + 1 : argv0;
+	return base && !strcmp(base, "swtpm_ioctl");
 }
 
 int main(int argc, char **argv)
 {
+	const struct command *cmd;
 	struct args a;
 	struct conn c;
 	char tcp_where[300];
 	int ret = EXIT_FAILURE;
 
+	explain_failures = !runs_as_swtpm_ioctl(argv[0]);
 	memset(&a, 0, sizeof(a));
 	switch (parse_args(argc, argv, &a)) {
 	case PARSE_DONE:
@@ -1745,11 +1821,19 @@ int main(int argc, char **argv)
 
 	if (connect_to_tpm(&c, &a, tcp_where, sizeof(tcp_where)))
 		goto out;
-	if (a.cmd->run(&c, &a) == 0)
+	/* swtpm_ioctl knows a command only by its exact spelling, and
+	 * answers anything else with its usage text and a failure */
+	cmd = command_spelled(a.cmd_token);
+	if (!cmd) {
+		print_help(argv[0]);
+		why("write the command as '%s', not '%s'", a.cmd->option,
+		    a.cmd_token);
+	} else if (cmd->run(&c, &a) == 0) {
 		ret = EXIT_SUCCESS;
+	}
 	close(c.fd);
 	if (fflush(stdout) != 0) {
-		errorf("cannot write to stdout: %s", strerror(errno));
+		why("cannot write to stdout: %s", strerror(errno));
 		ret = EXIT_FAILURE;
 	}
 out:

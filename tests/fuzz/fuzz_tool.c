@@ -176,6 +176,7 @@ static void fuzz_parse_args(struct input *in)
 	memcpy(argv, owned, sizeof(argv));
 	memset(&a, 0, sizeof(a));
 	optind = 0; /* a new process: getopt starts afresh */
+	opterr = 0; /* glibc's messages would go to the real stderr */
 	switch (parse_args(argc, argv, &a)) {
 	case PARSE_OK:
 		if (!a.cmd || !a.cmd->run)
@@ -221,7 +222,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64], hash[16384];
 	size_t plen, read_len;
 	int fd_before, far = -1, memfd = -1, ret = 0;
-	uint32_t res = 0;
+	uint32_t res = 0, blob_type;
+	/*
+	 * --save/--load's type by name (the tool refuses "bogus"); the blob
+	 * transports below take the number, 0 and 4 being for a server to
+	 * refuse.
+	 */
+	static const char *const blob_names[] = {
+		"bogus", "permanent", "volatile", "savestate", "savestate",
+	};
 
 	fd_before = lowest_free_fd();
 	mode = in_u8(&in);
@@ -235,7 +244,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	a.number = in_u32(&in);
 	a.info_flags = (uint64_t)in_u32(&in) << 32;
 	a.info_flags |= in_u32(&in);
-	a.blob_type = in_u8(&in) % 5;
+	blob_type = in_u8(&in) % 5;
+	a.blob_type = blob_names[blob_type];
 	a.blob_file = "/dev/null";
 	/* a blob to load, or the data to hash */
 	plen = in_piece(&in, sizeof(hash) - 1, &piece);
@@ -268,7 +278,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	switch (which) {
 	case 16:
-		ret = c.tp->get_blob(&c, a.blob_type, &b, &res);
+		ret = c.tp->get_blob(&c, blob_type, &b, &res);
 		if (ret > 0)
 			FAIL("get_blob returned %d", ret);
 		if (!ret && c.tp == &sock_transport && b.len > size)
@@ -279,7 +289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 17:
 		b.data = (uint8_t *)piece;
 		b.len = plen;
-		ret = c.tp->set_blob(&c, a.blob_type, &b, &res);
+		ret = c.tp->set_blob(&c, blob_type, &b, &res);
 		if (ret > 0)
 			FAIL("set_blob returned %d", ret);
 		ret = 0;
@@ -317,8 +327,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
 			a.blob_file = path;
 		}
-		if (cmd->run == cmd_save || cmd->run == cmd_load)
-			a.blob_type = a.blob_type % 3 + 1; /* parse_blob_type's */
 		ret = cmd->run(&c, &a);
 		break;
 	}
