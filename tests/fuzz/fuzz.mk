@@ -27,6 +27,10 @@ FUZZ_CFLAGS = -std=gnu11 -g -O1 $(filter-out -Werror,$(WARN)) $(FUZZ_SAN) \
 # the harness of the CUSE targets includes cuse.c; tpm2.c builds commands
 FUZZ_CORE_OBJS = $(CORE_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) \
 	$(TESTLIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+# fuzz-tool links the admin tool's commands (the client is in the core) and
+# takes the client's ioctl() calls; its harness includes the command line
+FUZZ_SRCS_tool := cuse_tpm_ioctl/commands.c cuse_tpm_ioctl/report.c
+FUZZ_LDFLAGS_tool := -Wl,--wrap=ioctl
 
 # per-target libFuzzer options
 FUZZ_OPTS_blob := -max_len=8192
@@ -42,7 +46,8 @@ rparen := )
 
 .PHONY: fuzz fuzz-check fuzz-build
 # keep the objects: they are intermediate files of the pattern rules below
-.SECONDARY: $(FUZZ_CORE_OBJS) $(FUZZ_ALL:%=$(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o)
+.SECONDARY: $(FUZZ_CORE_OBJS) $(FUZZ_ALL:%=$(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o) \
+	$(FUZZ_SRCS_tool:%.c=$(BUILD)/fuzz/obj/%.o)
 
 fuzz-build: $(FUZZ_ALL:%=$(BUILD)/fuzz/fuzz-%)
 
@@ -53,7 +58,9 @@ $(BUILD)/fuzz/obj/%.o: %.c
 		-MMD -MP -c $< -o $@
 
 $(BUILD)/fuzz/fuzz-%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_CORE_OBJS)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_LDFLAGS_$*) $^ -o $@ $(LIBS)
+
+$(BUILD)/fuzz/fuzz-tool: $(FUZZ_SRCS_tool:%.c=$(BUILD)/fuzz/obj/%.o)
 
 # The first line of a sanitizer or harness report, for the FAIL line.
 FUZZ_WHY = grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|^fuzz-[a-z]+: |SUMMARY:' "$$log" | \
@@ -105,7 +112,8 @@ FUZZ_COV_FILES_blob := cuse_tpm/blob.c cuse_tpm/crypt.c
 FUZZ_COV_FILES_options := cuse_tpm/options.c
 FUZZ_COV_FILES_ioctl := cuse_tpm/cuse.c cuse_tpm/vtpm.c cuse_tpm/tpmlib.c
 FUZZ_COV_FILES_datapath := cuse_tpm/cuse.c cuse_tpm/vtpm.c cuse_tpm/tpmlib.c
-FUZZ_COV_FILES_tool := cuse_tpm/cuse_tpm_ioctl.c
+FUZZ_COV_FILES_tool := cuse_tpm_ioctl/client.c cuse_tpm_ioctl/commands.c \
+	cuse_tpm_ioctl/report.c cuse_tpm_ioctl/main.c
 FUZZ_COV_FILES_ctrl := cuse_tpm/ctrl.c cuse_tpm/vtpm.c
 FUZZ_COV_FILES_SH = case $$t in $(foreach t,$(FUZZ_ALL),$(t)$(rparen) files="$(FUZZ_COV_FILES_$(t))";;) esac
 
@@ -113,7 +121,7 @@ $(BUILD)/fuzz/cov/fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_COV_SRCS) tests/fuzz/cuse_h
 		tests/fuzz/core_harness.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer \
-		$< $(FUZZ_COV_SRCS) -o $@ $(LIBS)
+		$(FUZZ_LDFLAGS_$*) $< $(FUZZ_COV_SRCS) $(FUZZ_SRCS_$*) -o $@ $(LIBS)
 
 .PHONY: fuzz-coverage
 fuzz-coverage: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/cov/fuzz-%)
