@@ -19,19 +19,24 @@ CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes
 CFLAGS ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -Iinclude -Icuse_tpm -Itests/lib -DCUSE_TPM_VERSION='"$(VERSION)"'
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Icuse_tpm -Icuse_tpm_ioctl -Itests/lib -DCUSE_TPM_VERSION='"$(VERSION)"'
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
+# The client side of the control channel (the admin tool's library): its
+# table of control operations is the daemon's too.
+CLIENT_SRCS := cuse_tpm/io.c cuse_tpm_ioctl/client.c
 # The core and its parts, shared by the daemon and the native unit tests.
-CORE_SRCS := cuse_tpm/log.c cuse_tpm/io.c cuse_tpm/crypt.c cuse_tpm/blob.c cuse_tpm/store.c \
+CORE_SRCS := cuse_tpm/log.c $(CLIENT_SRCS) cuse_tpm/crypt.c cuse_tpm/blob.c cuse_tpm/store.c \
 	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/options.c cuse_tpm/ctrl.c \
 	cuse_tpm/server.c cuse_tpm/sandbox.c
 # The CUSE front end's data path and ioctl codec; cuse.c is its session.
 CUSE_SRCS := cuse_tpm/cuse_dev.c cuse_tpm/cuse_ioctl.c
 DAEMON_SRCS := $(CORE_SRCS) $(CUSE_SRCS) cuse_tpm/cuse.c cuse_tpm/notify.c cuse_tpm/main.c
-TOOL_SRCS := cuse_tpm/cuse_tpm_ioctl.c
+# The admin tool: its command line on top of the client.
+TOOL_CLI_SRCS := cuse_tpm_ioctl/main.c cuse_tpm_ioctl/commands.c cuse_tpm_ioctl/report.c
+TOOL_SRCS := $(TOOL_CLI_SRCS) $(CLIENT_SRCS)
 # Hand-built TPM 2.0 commands for the tests and the benchmark.
 TESTLIB_SRCS := tests/lib/tpm2.c
 UNIT_TESTS := test_abi test_blob test_crypt test_options test_sandbox test_store test_vtpm
@@ -105,9 +110,9 @@ asan:
 lint: lint-extra
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --suppress=variableScope \
-		-Iinclude -Icuse_tpm -Itests/lib \
-		cuse_tpm tests/unit tests/vm tests/lib
-	clang-tidy --quiet $(DAEMON_SRCS) $(TOOL_SRCS) $(TESTLIB_SRCS) tests/unit/*.c \
+		-Iinclude -Icuse_tpm -Icuse_tpm_ioctl -Itests/lib \
+		cuse_tpm cuse_tpm_ioctl tests/unit tests/vm tests/lib
+	clang-tidy --quiet $(DAEMON_SRCS) $(TOOL_CLI_SRCS) $(TESTLIB_SRCS) tests/unit/*.c \
 		tests/vm/devtest.c tests/vm/loadtest.c -- $(CPPFLAGS) -std=gnu11 \
 		$(shell pkg-config --cflags $(PKGS))
 

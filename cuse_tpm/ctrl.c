@@ -2,6 +2,7 @@
 #include "ctrl.h"
 
 #include "byteorder.h"
+#include "client.h"
 #include "io.h"
 #include "log.h"
 
@@ -24,26 +25,11 @@ struct request {
 	int passed_fd; /* from SCM_RIGHTS, or -1 */
 };
 
-/* The fixed part of each request's body; what follows is streamed. */
+/* The fixed part of each request's body (the client's table says); what
+ * follows is streamed. */
 static size_t body_needed(uint32_t cmd)
 {
-	switch (cmd) {
-	case CMD_INIT:
-	case CMD_HASH_DATA:
-	case CMD_SET_BUFFERSIZE:
-	case CMD_LOCK_STORAGE:
-		return 4;
-	case CMD_SET_LOCALITY:
-	case CMD_RESET_TPMESTABLISHED:
-		return 1;
-	case CMD_GET_STATEBLOB:
-	case CMD_SET_STATEBLOB:
-		return 12;
-	case CMD_GET_INFO:
-		return 16;
-	default:
-		return 0;
-	}
+	return ctrl_req_size(cmd);
 }
 
 static long ms_left(const struct timespec *deadline)

@@ -22,21 +22,30 @@ int io_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int io_read_full(int fd, void *buf, size_t len)
+ssize_t io_read_upto(int fd, void *buf, size_t len)
 {
 	uint8_t *p = buf;
+	size_t done = 0;
 
-	while (len) {
-		ssize_t n = read(fd, p, len);
+	while (done < len) {
+		ssize_t n = read(fd, p + done, len - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
+			break;
+		done += (size_t)n;
 	}
-	return 0;
+	return (ssize_t)done;
+}
+
+int io_read_full(int fd, void *buf, size_t len)
+{
+	ssize_t n = io_read_upto(fd, buf, len);
+
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -1;
 }

@@ -29,6 +29,10 @@ FUZZ_CFLAGS = -std=gnu11 -g -O1 $(filter-out -Werror,$(WARN)) $(FUZZ_SAN) \
 FUZZ_CORE_OBJS = $(CORE_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) \
 	$(TESTLIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_CUSE_OBJS = $(CUSE_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+# fuzz-tool links the admin tool's commands (the client is in the core) and
+# takes the client's ioctl() calls; its harness includes the command line
+FUZZ_SRCS_tool := cuse_tpm_ioctl/commands.c cuse_tpm_ioctl/report.c
+FUZZ_LDFLAGS_tool := -Wl,--wrap=ioctl
 
 # per-target libFuzzer options
 FUZZ_OPTS_blob := -max_len=8192
@@ -44,7 +48,8 @@ rparen := )
 
 .PHONY: fuzz fuzz-check fuzz-build
 # keep the objects: they are intermediate files of the pattern rules below
-.SECONDARY: $(FUZZ_CORE_OBJS) $(FUZZ_CUSE_OBJS) $(FUZZ_ALL:%=$(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o)
+.SECONDARY: $(FUZZ_CORE_OBJS) $(FUZZ_CUSE_OBJS) $(FUZZ_ALL:%=$(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o) \
+	$(FUZZ_SRCS_tool:%.c=$(BUILD)/fuzz/obj/%.o)
 
 fuzz-build: $(FUZZ_ALL:%=$(BUILD)/fuzz/fuzz-%)
 
@@ -55,7 +60,9 @@ $(BUILD)/fuzz/obj/%.o: %.c
 		-MMD -MP -c $< -o $@
 
 $(BUILD)/fuzz/fuzz-%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_CORE_OBJS)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_LDFLAGS_$*) $^ -o $@ $(LIBS)
+
+$(BUILD)/fuzz/fuzz-tool: $(FUZZ_SRCS_tool:%.c=$(BUILD)/fuzz/obj/%.o)
 
 $(BUILD)/fuzz/fuzz-ioctl $(BUILD)/fuzz/fuzz-datapath: $(FUZZ_CUSE_OBJS)
 
@@ -109,7 +116,8 @@ FUZZ_COV_FILES_blob := cuse_tpm/blob.c cuse_tpm/crypt.c
 FUZZ_COV_FILES_options := cuse_tpm/options.c
 FUZZ_COV_FILES_ioctl := cuse_tpm/cuse_ioctl.c cuse_tpm/cuse_dev.c cuse_tpm/vtpm.c cuse_tpm/tpmlib.c
 FUZZ_COV_FILES_datapath := cuse_tpm/cuse_dev.c cuse_tpm/vtpm.c cuse_tpm/tpmlib.c
-FUZZ_COV_FILES_tool := cuse_tpm/cuse_tpm_ioctl.c
+FUZZ_COV_FILES_tool := cuse_tpm_ioctl/client.c cuse_tpm_ioctl/commands.c \
+	cuse_tpm_ioctl/report.c cuse_tpm_ioctl/main.c
 FUZZ_COV_FILES_ctrl := cuse_tpm/ctrl.c cuse_tpm/vtpm.c
 FUZZ_COV_FILES_SH = case $$t in $(foreach t,$(FUZZ_ALL),$(t)$(rparen) files="$(FUZZ_COV_FILES_$(t))";;) esac
 
@@ -117,7 +125,7 @@ $(BUILD)/fuzz/cov/fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_COV_SRCS) tests/fuzz/cuse_h
 		tests/fuzz/core_harness.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer \
-		$< $(FUZZ_COV_SRCS) -o $@ $(LIBS)
+		$(FUZZ_LDFLAGS_$*) $< $(FUZZ_COV_SRCS) $(FUZZ_SRCS_$*) -o $@ $(LIBS)
 
 .PHONY: fuzz-coverage
 fuzz-coverage: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/cov/fuzz-%)

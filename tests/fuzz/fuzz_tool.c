@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz-tool: the admin tool's parsing of what a server answers
- * (cuse_tpm/cuse_tpm_ioctl.c), over both transports, with the tool itself
- * unchanged: the file is #included, its main() renamed.
+ * (cuse_tpm_ioctl/), over both transports, with the tool itself unchanged:
+ * the client and the commands are linked as they are; the command line
+ * (main.c) is #included, its main() renamed, for its parser.
  *
  *  - socket (--unix/--tcp): the connection is one end of a socketpair; the
  *    other end holds the input as everything the server will ever send, then
  *    end-of-file.  The tool's requests pile up unread at that end.
- *  - device: ioctl() is replaced (by a macro, in this file only) with a fake
- *    that fills the restricted struct from the input, or fails with an errno
+ *  - device: ioctl() is replaced (ld --wrap=ioctl: the client's calls come
+ *    here) with a fake that fills the restricted struct from the input, or fails with an errno
  *    from it; read() of a blob's rest (SWTPM_IOCTL_BUFFERSIZE) comes from a
  *    socketpair filled from the input.  When the input runs out the fake
  *    answers ENODEV, as a vanished server would.
@@ -18,10 +19,12 @@
  * transports directly, or the command line parser) and its arguments; the
  * rest is the server's side.  Checks, besides ASan/UBSan/LSan: every
  * command returns 0 or -1, a blob fetched over a socket is no larger than
- * the input that carried it, and no file descriptor is left open.  The tool's stdout and
- * stderr go to /dev/null (ASan's reports still reach the real stderr).
+ * the input that carried it, and no file descriptor is left open.  The
+ * tool's stdout and stderr streams go to /dev/null (ASan and libFuzzer
+ * write to the real stderr, and so does this file, through real_stderr).
  */
 #include "input.h"
+#include "io.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -35,10 +38,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+static FILE *real_stderr;
+
 #define FAIL(...)                                                              \
 	do {                                                                   \
-		fprintf(stderr, "fuzz-tool: " __VA_ARGS__);                    \
-		fputc('\n', stderr);                                           \
+		fprintf(real_stderr, "fuzz-tool: " __VA_ARGS__);               \
+		fputc('\n', real_stderr);                                      \
 		abort();                                                       \
 	} while (0)
 
@@ -49,9 +54,9 @@ static struct {
 	unsigned calls;
 } dev_stream;
 
-static FILE *fuzz_null;
+int __wrap_ioctl(int fd, unsigned long req, ...);
 
-static int fake_ioctl(int fd, unsigned long req, ...)
+int __wrap_ioctl(int fd, unsigned long req, ...)
 {
 	static const int errnos[] = { ENOTTY, EINVAL, ENODEV, ENOTCONN,
 				      ECONNABORTED, EIO, EINTR, EFAULT };
@@ -90,24 +95,18 @@ static int fake_ioctl(int fd, unsigned long req, ...)
 
 int cuse_tpm_ioctl_main(int argc, char **argv);
 
-#define ioctl fake_ioctl
 #define main cuse_tpm_ioctl_main
-#undef stdout
-#undef stderr
-#define stdout fuzz_null
-#define stderr fuzz_null
-#define printf(...) fprintf(fuzz_null, __VA_ARGS__)
-#define putchar(c) fputc((c), fuzz_null)
-#include "cuse_tpm_ioctl.c"
-#undef ioctl
+#include "../../cuse_tpm_ioctl/main.c" /* not the daemon's main.c */
 #undef main
-#undef stdout
-#undef stderr
-#undef printf
-#undef putchar
-/* <stdio.h>'s own definitions of the two streams */
-#define stdout stdout
-#define stderr stderr
+
+/* The commands, in the order the corpus's first byte picks them. */
+static int (*const commands[])(struct client *c, const struct args *a) = {
+	cmd_capabilities, cmd_init, cmd_stop, cmd_shutdown, cmd_established,
+	cmd_reset_established, cmd_store_volatile, cmd_cancel, cmd_locality,
+	cmd_hash, cmd_save, cmd_load, cmd_config, cmd_buffersize, cmd_info,
+	cmd_lock_storage,
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 /* A length-prefixed piece of the input (at most @max bytes). */
 static size_t in_piece(struct input *in, size_t max, const uint8_t **p)
@@ -146,7 +145,7 @@ static int feed_socket(const uint8_t *p, size_t len, int *far)
 	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	if (len && write_full(sv[1], p, len) < 0)
+	if (len && io_write_all(sv[1], p, len) < 0)
 		FAIL("cannot queue %zu bytes of server reply", len);
 	shutdown(sv[1], SHUT_WR);
 	*far = sv[1];
@@ -176,6 +175,7 @@ static void fuzz_parse_args(struct input *in)
 	memcpy(argv, owned, sizeof(argv));
 	memset(&a, 0, sizeof(a));
 	optind = 0; /* a new process: getopt starts afresh */
+	opterr = 0; /* glibc's messages would go to the real stderr */
 	switch (parse_args(argc, argv, &a)) {
 	case PARSE_OK:
 		if (!a.cmd || !a.cmd->run)
@@ -203,25 +203,38 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	fuzz_null = fopen("/dev/null", "w");
-	if (!fuzz_null)
-		FAIL("cannot open /dev/null");
+	real_stderr = stderr;
+	/* the tool's messages; fds 1 and 2 stay */
+	stdout = fopen("/dev/null", "w");
+	stderr = fopen("/dev/null", "w");
+	if (!stdout || !stderr) {
+		fprintf(real_stderr, "fuzz-tool: cannot open /dev/null\n");
+		abort();
+	}
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
-	const struct command *cmd = NULL;
+	int (*run)(struct client *c, const struct args *a);
 	uint8_t mode, which;
-	struct conn c;
+	struct client c;
 	struct args a;
-	struct blob b = { NULL, 0 };
+	struct client_blob b = { NULL, 0 };
 	const uint8_t *piece, *rest;
 	char path[64], hash[16384];
 	size_t plen, read_len;
 	int fd_before, far = -1, memfd = -1, ret = 0;
-	uint32_t res = 0;
+	uint32_t res = 0, blob_type;
+	/*
+	 * --save/--load's type by name (the tool refuses "bogus"); the blob
+	 * transports below take the number, 0 and 4 being for a server to
+	 * refuse.
+	 */
+	static const char *const blob_names[] = {
+		"bogus", "permanent", "volatile", "savestate", "savestate",
+	};
 
 	fd_before = lowest_free_fd();
 	mode = in_u8(&in);
@@ -235,19 +248,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	a.number = in_u32(&in);
 	a.info_flags = (uint64_t)in_u32(&in) << 32;
 	a.info_flags |= in_u32(&in);
-	a.blob_type = in_u8(&in) % 5;
+	blob_type = in_u8(&in) % 5;
+	a.blob_type = blob_names[blob_type];
 	a.blob_file = "/dev/null";
 	/* a blob to load, or the data to hash */
 	plen = in_piece(&in, sizeof(hash) - 1, &piece);
 	c.where = "fuzz";
 	if (mode & 1) {
-		c.tp = &sock_transport;
+		c.tp = &client_socket;
 		c.fd = feed_socket(in.p, in.n, &far);
 	} else {
 		/* SWTPM_IOCTL_BUFFERSIZE: 0 (ioctls only) or a read()/write() chunk */
 		uint8_t chunk = in_u8(&in);
 
-		c.tp = &dev_transport;
+		c.tp = &client_device;
 		c.rw_chunk = chunk < 0x80 ? 0 : (chunk & 0x7f) * 37 + 1;
 		/*
 		 * The blob's write()s pile up unread at the socketpair's far
@@ -268,10 +282,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	switch (which) {
 	case 16:
-		ret = c.tp->get_blob(&c, a.blob_type, &b, &res);
+		ret = c.tp->get_blob(&c, blob_type, &b, &res);
 		if (ret > 0)
 			FAIL("get_blob returned %d", ret);
-		if (!ret && c.tp == &sock_transport && b.len > size)
+		if (!ret && c.tp == &client_socket && b.len > size)
 			FAIL("a %zu-byte blob out of a %zu-byte input", b.len, size);
 		free(b.data);
 		ret = 0;
@@ -279,15 +293,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 17:
 		b.data = (uint8_t *)piece;
 		b.len = plen;
-		ret = c.tp->set_blob(&c, a.blob_type, &b, &res);
+		ret = c.tp->set_blob(&c, blob_type, &b, &res);
 		if (ret > 0)
 			FAIL("set_blob returned %d", ret);
 		ret = 0;
 		break;
 	case 18: {
 		/* one operation of any kind, as run_op() carries it */
-		enum op_id id = (enum op_id)(a.number % (sizeof(ctrl_ops) /
-						       sizeof(ctrl_ops[0])));
+		enum ctrl_op_id id = (enum ctrl_op_id)(a.number % CTRL_OP_COUNT);
+		const struct ctrl_op *op = &ctrl_op_table[id];
 		union {
 			struct ptm_getinfo gi;
 			struct ptm_getstate gs;
@@ -296,30 +310,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} msg;
 
 		memset(&msg, 0, sizeof(msg));
-		ret = run_op(&c, id, &msg, ctrl_ops[id].req_size,
-			     ctrl_ops[id].ioctl_nr ? _IOC_SIZE(ctrl_ops[id].ioctl_nr)
-						   : sizeof(msg));
+		ret = run_op(&c, id, &msg, op->req_size,
+			     op->ioctl_nr ? _IOC_SIZE(op->ioctl_nr) : sizeof(msg));
 		break;
 	}
 	default:
-		cmd = &commands[which % C_COUNT];
-		if (cmd->run == cmd_hash) {
+		run = commands[which % N_COMMANDS];
+		if (run == cmd_hash) {
 			memcpy(hash, piece, plen);
 			hash[plen] = '\0';
 			if (!strcmp(hash, "-"))
 				hash[0] = '+'; /* "-" would read stdin */
 			a.hash_data = hash;
 		}
-		if (cmd->run == cmd_load) {
+		if (run == cmd_load) {
 			memfd = memfd_create("blob", MFD_CLOEXEC);
-			if (memfd < 0 || (plen && write_full(memfd, piece, plen)))
+			if (memfd < 0 || (plen && io_write_all(memfd, piece, plen)))
 				FAIL("memfd");
 			snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
 			a.blob_file = path;
 		}
-		if (cmd->run == cmd_save || cmd->run == cmd_load)
-			a.blob_type = a.blob_type % 3 + 1; /* parse_blob_type's */
-		ret = cmd->run(&c, &a);
+		ret = run(&c, &a);
 		break;
 	}
 	if (ret != 0 && ret != -1)

@@ -2,10 +2,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # cuse_tpm_ioctl against Debian's swtpm_ioctl: both tools talk to the same
-# `swtpm socket` instances (Unix and TCP control channels) in the same states,
-# and must print the same stdout and exit with the same code.  Our stderr
-# explanations are checked on the failure paths, and state blobs make the
-# round trip between the tools.
+# `swtpm socket` instances (Unix and TCP control channels) in the same states.
+# Run under the name swtpm_ioctl, ours must print what swtpm_ioctl prints, on
+# stdout and stderr, byte for byte, and exit with its code; under its own
+# name, the same, except that lines of its own ("cuse_tpm_ioctl: ...") may
+# follow swtpm_ioctl's to explain.  Those explanations are checked on the
+# failure paths, and state blobs make the round trip between the tools.
+# Where swtpm_ioctl prints its usage or version text, only the stream, the
+# exit code and stderr are compared (the texts are each program's own).
 #
 # Usage: tests/unit/test_ioctl_tool.sh [path/to/cuse_tpm_ioctl]
 # Needs: swtpm, swtpm_ioctl.  SERVER=path/to/cuse_tpm runs the same checks
@@ -53,11 +57,12 @@ fail() {
 
 # --- swtpm instances ------------------------------------------------------
 
-# start_tpm NAME [tcp]: a TPM 2 swtpm with its control channel on
-# $TMP/NAME/ctrl.sock, or on a free TCP port with "tcp"; sets
+# start_tpm NAME [tcp|unix [OPTION...]]: a TPM 2 swtpm with its control
+# channel on $TMP/NAME/ctrl.sock, or on a free TCP port with "tcp"; sets
 # SOCK_<NAME>/PORT_<NAME>/PID_<NAME>.  The TPM runs and is started up.
 start_tpm() {
 	local name=$1 kind=${2:-unix} dir=$TMP/$1 port ctrl pid
+	shift 2 2>/dev/null || shift
 	mkdir -p "$dir/state"
 	for _ in 1 2 3 4 5 6 7 8; do
 		port=$((20000 + RANDOM % 40000))
@@ -69,7 +74,7 @@ start_tpm() {
 		rm -f "$dir/ctrl.sock"
 		"$SERVER" socket --tpm2 --tpmstate "dir=$dir/state" --ctrl "$ctrl" \
 			--flags not-need-init,startup-clear \
-			--log "file=$dir/log" </dev/null >/dev/null 2>&1 &
+			--log "file=$dir/log" "$@" </dev/null >/dev/null 2>&1 &
 		pid=$!
 		PIDS+=("$pid")
 		if wait_ready "$pid" "$kind" "$dir/ctrl.sock" "$port"; then
@@ -117,44 +122,97 @@ wait_gone() {
 
 STDIN=/dev/null
 
-# run TOOL ARGS...: output in $TMP/<tool>.out/.err, code in RC_OURS/RC_THEIRS
-run() {
-	local tool=$1 tag
-	shift
-	if [ "$tool" = "$OURS" ]; then tag=ours; else tag=theirs; fi
-	timeout 30 "$tool" "$@" <"$STDIN" >"$TMP/$tag.out" 2>"$TMP/$tag.err"
+# run_as TAG NAME TOOL ARGS...: TOOL with argv[0] = NAME; output in
+# $TMP/TAG.out/.err, exit code in RC.
+run_as() {
+	local tag=$1 name=$2 tool=$3
+	shift 3
+	# shellcheck disable=SC2016 # the inner shell expands them
+	timeout 30 bash -c 'exec -a "$0" "$@"' "$name" "$tool" "$@" \
+		<"$STDIN" >"$TMP/$tag.out" 2>"$TMP/$tag.err"
 	RC=$?
-	eval "RC_${tag^^}=$RC"
 }
 
-# same DESC ARGS...: both tools, same stdout and exit code.  Ours runs first
-# so its stderr stays in $TMP/ours.err for expect_err.
-same() {
-	local desc=$1
+# run TOOL ARGS...: ours as cuse_tpm_ioctl, or swtpm_ioctl; code in
+# RC_OURS/RC_THEIRS
+run() {
+	local tool=$1
 	shift
-	run "$OURS" "$@"
-	run "$THEIRS" "$@"
-	if [ "$RC_OURS" != "$RC_THEIRS" ]; then
-		fail "$desc: exit code $RC_OURS, swtpm_ioctl $RC_THEIRS" \
-			"(our stderr: $(head -c 300 "$TMP/ours.err"))"
-	elif ! cmp -s "$TMP/ours.out" "$TMP/theirs.out"; then
+	if [ "$tool" = "$OURS" ]; then
+		run_as ours cuse_tpm_ioctl "$OURS" "$@"
+		RC_OURS=$RC
+	else
+		run_as theirs swtpm_ioctl "$THEIRS" "$@"
+		RC_THEIRS=$RC
+	fi
+}
+
+# explained OURS THEIRS: OURS is THEIRS with lines of our own inserted,
+# each starting "cuse_tpm_ioctl: " (THEIRS ran as swtpm_ioctl, so its getopt
+# messages carry that name).  A last line without newline counts as a line.
+explained() {
+	awk -v theirs="$2" '
+		BEGIN {
+			n = 0; i = 0
+			while ((getline line <theirs) > 0) {
+				sub(/^swtpm_ioctl: /, "cuse_tpm_ioctl: ", line)
+				want[n++] = line
+			}
+		}
+		i < n && $0 == want[i] { i++; next }
+		/^cuse_tpm_ioctl: / { next }
+		{ bad = 1; exit }
+		END { exit bad || i < n }' "$1"
+}
+
+# compare DESC [stdout]: the last three runs (ours, ours as swtpm_ioctl,
+# theirs) agree in exit code, stderr and, with "stdout", stdout.
+compare() {
+	local desc=$1 what=${2:-}
+	if [ "$RC_OURS" != "$RC_THEIRS" ] || [ "$RC_SW" != "$RC_THEIRS" ]; then
+		fail "$desc: exit code $RC_OURS (as swtpm_ioctl $RC_SW)," \
+			"swtpm_ioctl $RC_THEIRS (our stderr: $(head -c 300 "$TMP/ours.err"))"
+	elif [ "$what" = stdout ] && ! cmp -s "$TMP/ours.out" "$TMP/theirs.out"; then
 		fail "$desc: stdout differs:" \
 			"$(diff "$TMP/ours.out" "$TMP/theirs.out" | head -5)"
+	elif [ "$what" = stdout ] && ! cmp -s "$TMP/sw.out" "$TMP/theirs.out"; then
+		fail "$desc: stdout as swtpm_ioctl differs:" \
+			"$(diff "$TMP/sw.out" "$TMP/theirs.out" | head -5)"
+	elif ! cmp -s "$TMP/sw.err" "$TMP/theirs.err"; then
+		fail "$desc: stderr as swtpm_ioctl differs:" \
+			"$(diff "$TMP/sw.err" "$TMP/theirs.err" | head -6 | tr '\n' '|')"
+	elif ! explained "$TMP/ours.err" "$TMP/theirs.err"; then
+		fail "$desc: stderr is not swtpm_ioctl's plus explanations:" \
+			"$(diff "$TMP/ours.err" "$TMP/theirs.err" | head -6 | tr '\n' '|')"
 	else
 		pass
 	fi
 }
 
-# same_rc DESC ARGS...: same exit code, for the cases where swtpm_ioctl
-# prints its usage text (which ours words differently); ours must not
-# have talked to the TPM either.
+# same DESC ARGS...: ours under both names and swtpm_ioctl print the same
+# and exit alike.  Ours runs last, so its files stay for expect_err.
+same() {
+	local desc=$1
+	shift
+	run_as sw swtpm_ioctl "$OURS" "$@"
+	RC_SW=$RC
+	run "$THEIRS" "$@"
+	run "$OURS" "$@"
+	compare "$desc" stdout
+}
+
+# same_rc DESC ARGS...: as same, for the cases where swtpm_ioctl prints its
+# usage text on stdout (ours prints its own help there).
 same_rc() {
 	local desc=$1
 	shift
-	run "$OURS" "$@"
+	run_as sw swtpm_ioctl "$OURS" "$@"
+	RC_SW=$RC
 	run "$THEIRS" "$@"
-	if [ "$RC_OURS" = "$RC_THEIRS" ]; then pass; else
-		fail "$desc: exit code $RC_OURS, swtpm_ioctl $RC_THEIRS"; fi
+	run "$OURS" "$@"
+	compare "$desc"
+	if [ -s "$TMP/ours.out" ] && [ -s "$TMP/theirs.out" ]; then pass; else
+		fail "$desc: no usage text on stdout"; fi
 }
 
 # expect_err DESC REGEX: our last stderr explains the failure
@@ -177,14 +235,16 @@ command_line() {
 	local u=(--unix "$SOCK_A")
 
 	same "no arguments"
-	expect_err "no arguments" "no command"
+	expect_err "no arguments" "^No valid command"
 	same "no device" -c
-	expect_err "no device" "no device given"
+	expect_err "no device" "^Error: Missing device name"
 	same "two commands" -c -e "${u[@]}"
-	expect_err "two commands" "only one command"
+	expect_err "two commands" "^Only one command may be given"
 	same "same command twice" -c -c "${u[@]}"
+	same "command after a bad one" -l 9 -c "${u[@]}"
+	same "bad one after a command" -c -l 9 "${u[@]}"
 	same "locality out of range" -l 9 "${u[@]}"
-	expect_err "locality out of range" "out of range"
+	expect_err "locality out of range" "^Locality outside valid range of \[0..4\]\.$"
 	same "negative locality" -l -1 "${u[@]}"
 	same "locality not a number" -l abc "${u[@]}"
 	same "reset locality out of range" -r 5 "${u[@]}"
@@ -196,31 +256,67 @@ command_line() {
 	same "save file looks like option" --save permanent -x "${u[@]}"
 	same "load without file" --load volatile "${u[@]}"
 	same "unknown blob type" --save bogus "$TMP/bogus" "${u[@]}"
+	same "unknown blob type (load)" --load bogus "$TMP/bogus" "${u[@]}"
+	same "unknown blob type, no server" --save bogus "$TMP/bogus" \
+		--unix "$TMP/no.sock"
 	same "unknown option is ignored" -x -c "${u[@]}"
+	same "ambiguous option" --s -c "${u[@]}"
+	same "option with an argument it does not take" --stop=1 "${u[@]}"
+	# the argument is the word after the option's, even in the = form
+	same "option=value form, number" --info=1 "${u[@]}"
+	same "option=value form after a command" -c --info=1 "${u[@]}"
+	same "hash in the = form after a command" -c -h=abc "${u[@]}"
+	same "locality in the = form" -l=3 "${u[@]}"
+	same "buffer size in the = form" -b=3 "${u[@]}"
+	same "--help after an error" -c -c --help "${u[@]}"
 	# swtpm_ioctl knows commands only by their exact spelling
 	same_rc "long form of short option" --c "${u[@]}"
 	expect_err "long form of short option" "write the command as '-c'"
 	same_rc "single-dash long option" -stop "${u[@]}"
 	same_rc "abbreviated long option" --sto "${u[@]}"
-	same_rc "option=value form" --info=1 "${u[@]}"
+	same_rc "hash in the = form" -h=abc "${u[@]}"
+	same_rc "save in the = form" --save=permanent "$TMP/eq" "${u[@]}"
 	same "-e still running after misspellings" -e "${u[@]}"
 	same "missing option argument" -c --unix
 	same "device is first non-option" -c "$TMP/none1" "$TMP/none2"
 	same "bad tcp port" --tcp :99999 -c
+	same "bad tcp port after a host" --tcp localhost:99999 -c
 	same "tcp port not a number" --tcp :abc -c
 	same "host with empty port" --tcp localhost: -c
+	same "bad tcp port, then a command error" --tcp :99999 -c -c
+	same "socket path too long" -c --unix "$TMP/$(printf 'x%.0s' $(seq 120))"
 
-	run "$OURS" --version
-	expect_rc "--version" 0
+	same_rc "--version" --version
+	same_rc "--help" --help
+	same_rc "--help with a command" -c --help
+	same_rc "--version after a device" "$TMP/none" --version
 	run "$OURS" --help
-	expect_rc "--help" 0
 	if grep -q -- "--lock-storage" "$TMP/ours.out"; then pass; else
 		fail "--help does not list --lock-storage"; fi
+	# a link named swtpm_ioctl makes it swtpm_ioctl, explanations off
+	mkdir -p "$TMP/bin"
+	ln -sf "$OURS" "$TMP/bin/swtpm_ioctl"
+	"$TMP/bin/swtpm_ioctl" -e --unix "$TMP/no.sock" 2>"$TMP/link.err"
+	RC_OURS=$?
+	expect_rc "run through a link named swtpm_ioctl" 1
+	if [ "$(cat "$TMP/link.err")" = "Connect failed: No such file or directory" ]
+	then pass; else fail "as swtpm_ioctl: stderr $(head -c 300 "$TMP/link.err")"; fi
 }
 
 connect_errors() {
 	same "missing device" -c /dev/vtpm-cuse-tpm-test-missing
 	expect_err "missing device" "no such device: is cuse_tpm running"
+	for cmd in -i -s --stop -e "-r 3" -v -C "-l 1" "-h x" "-b 0" "--info 1" \
+		"--save permanent $TMP/nodev" "--load permanent $TMP/nodev"; do
+		# shellcheck disable=SC2086
+		same "$cmd on a missing device" $cmd /dev/vtpm-cuse-tpm-test-missing
+	done
+	same "directory as device" -c "$TMP"
+	for cmd in -i --stop -e "-r 3" -v -C "-l 1" "-h x" "-b 0" "--info 1" -g \
+		"--load permanent /dev/null"; do
+		# shellcheck disable=SC2086
+		same "$cmd on a non-TPM device" $cmd /dev/null
+	done
 	same "not a vTPM device" -c /dev/null
 	expect_err "not a vTPM device" "not a vTPM device|Inappropriate ioctl"
 	same "missing unix socket" -c --unix "$TMP/no.sock"
@@ -230,6 +326,8 @@ connect_errors() {
 	expect_err "unix path is no socket" "Connection refused|nobody listens"
 	same "tcp connection refused" -c --tcp 127.0.0.1:1
 	expect_err "tcp connection refused" "Connection refused"
+	same "tcp connection refused, default port" -c --tcp 127.0.0.1
+	same "tcp connection refused, negative port" -c --tcp :-1
 	same "device path is a socket" -c "$SOCK_A"
 	expect_err "device path is a socket" "use --unix"
 }
@@ -247,6 +345,9 @@ running_queries() {
 	same "--info 2 ${t[*]}" --info 2 "${t[@]}"
 	same "--info 0x3 ${t[*]}" --info 0x3 "${t[@]}"
 	same "--info 0xff ${t[*]}" --info 0xff "${t[@]}"
+	same "--info -1 ${t[*]}" --info -1 "${t[@]}"
+	same "--info 4 ${t[*]}" --info 4 "${t[@]}"
+	same "--info 1 with trailing blank ${t[*]}" --info "1 " "${t[@]}"
 	for loc in 0 1 2 3 4; do
 		same "-l $loc ${t[*]}" -l "$loc" "${t[@]}"
 	done
@@ -272,17 +373,17 @@ running_queries() {
 	same "--load while running ${t[*]}" \
 		--load permanent "$TMP/A/state/tpm2-00.permall" "${t[@]}"
 	expect_err "--load while running" "stop it first with --stop"
-	# swtpm 0.7 knows no LOCK_STORAGE: both fail; newer ones may succeed.
-	# Our server has it, and Debian's swtpm_ioctl 0.7 lacks the option.
+	# Debian's swtpm_ioctl 0.7 lacks --lock-storage (newer ones have it)
+	# and its swtpm knows no LOCK_STORAGE; our server has it.
+	run "$OURS" --lock-storage 1 "${t[@]}"
 	if [ "$SERVER" != swtpm ]; then
-		run "$OURS" --lock-storage 1 "${t[@]}"
 		expect_rc "--lock-storage ${t[*]} on our server" 0
 	else
-		same "--lock-storage ${t[*]}" --lock-storage 1 "${t[@]}"
-	fi
-	if [ "$SERVER" = swtpm ] && [ "$RC_OURS" != 0 ]; then
+		expect_rc "--lock-storage ${t[*]} on swtpm 0.7" 1
 		expect_err "--lock-storage failure" \
-			"PTM_LOCK_STORAGE.*(does not support|TPM_)"
+			"^TPM result from PTM_LOCK_STORAGE: 0xa\$"
+		expect_err "--lock-storage failure" \
+			"PTM_LOCK_STORAGE.*does not support"
 	fi
 	same "-r 3 again ${t[*]}" -r 3 "${t[@]}"
 }
@@ -365,7 +466,7 @@ blobs() {
 		--save savestate /dev/stdout "${u[@]}"
 	same "save to unwritable path" \
 		--save permanent "$TMP/no/such/dir/file" "${u[@]}"
-	expect_err "save to unwritable path" "cannot open .* for writing"
+	expect_err "save to unwritable path" "^Could not open file .* for writing: No such"
 
 	# Fresh instances: B gets the blobs ours saved, loaded by swtpm_ioctl;
 	# C gets swtpm_ioctl's blobs, loaded by ours.
@@ -416,7 +517,7 @@ blobs() {
 	same "load truncated" --load permanent "$TMP/truncated" --unix "$SOCK_B"
 	expect_err "load truncated" "rejected the state blob"
 	same "load missing file" --load permanent "$TMP/none" --unix "$SOCK_B"
-	expect_err "load missing file" "cannot open .*No such file"
+	expect_err "load missing file" "^Could not open file .* for reading: No such file"
 	same "load directory" --load permanent "$TMP" --unix "$SOCK_B"
 	expect_err "load directory" "Is a directory"
 	: >"$TMP/empty"
@@ -456,7 +557,22 @@ shutdown() {
 		if wait_gone "${!pid}"; then pass; else fail "-s: swtpm $inst still runs"; fi
 	done
 	same "-c after shutdown" -c --unix "$SOCK_S1"
-	expect_err "-c after shutdown" "cannot connect"
+	expect_err "-c after shutdown" "^Connect failed: "
+}
+
+# A TPM that refuses locality 4: the locality failures.
+localities() {
+	local u
+	start_tpm R unix --locality reject-locality-4 || {
+		fail "start swtpm R"; return; }
+	u=(--unix "$SOCK_R")
+	same "-l 4 with reject-locality-4" -l 4 "${u[@]}"
+	expect_err "-l 4 with reject-locality-4" \
+		"^TPM result from PTM_SET_LOCALITY: 0x3d$"
+	expect_err "-l 4 with reject-locality-4" "reject-locality-4"
+	same "-l 3 with reject-locality-4" -l 3 "${u[@]}"
+	same "-r 4 with reject-locality-4" -r 4 "${u[@]}"
+	same "-r 2 with reject-locality-4" -r 2 "${u[@]}"
 }
 
 start_tpm A || { echo "0 passed, 1 failed"; exit 1; }
@@ -464,6 +580,7 @@ start_tpm T tcp || { echo "0 passed, 1 failed"; exit 1; }
 
 command_line
 connect_errors
+localities
 running_queries --unix "$SOCK_A"
 running_queries --tcp "127.0.0.1:$PORT_T"
 running_queries --tcp ":$PORT_T"

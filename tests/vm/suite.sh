@@ -239,9 +239,49 @@ group_ioctl() {
 	done
 	b=$("$BUILD/cuse_tpm_ioctl" -l 7 $DEV 2>&1)
 	if [[ $b == *[Ll]ocality* ]]; then pass ioctl-explains-bad-locality; else fail ioctl-explains-bad-locality "$b"; fi
+	# failures on the device: ours, run as swtpm_ioctl, prints what
+	# swtpm_ioctl prints on stderr too, and ours under its own name adds
+	# its explanation after it
+	local sw=/tmp/ioctl-link/swtpm_ioctl
+	mkdir -p "${sw%/*}" && ln -sf "$(realpath "$BUILD/cuse_tpm_ioctl")" "$sw"
+	ioctl_same_failure ioctl-fail-b-while-running "" -b 3000 $DEV
+	ioctl_same_failure ioctl-fail-r-locality-0 "" -r 0 $DEV
+	ioctl_same_failure ioctl-fail-load-while-running "" --load permanent "$STATE/tpm2-00.permall" $DEV
+	ioctl_same_failure ioctl-fail-l-7 "" -l 7 $DEV
+	ioctl_same_failure ioctl-fail-bad-blob-type "" --save bogus /tmp/ioctl-bogus $DEV
+	check ioctl-stop swtpm_ioctl --stop $DEV
+	for opt in -e -v -C "-h abc" "-r 3" "--save permanent /tmp/ioctl-stopped"; do
+		ioctl_same_failure "ioctl-fail-stopped:${opt// /_}" "" $opt $DEV
+	done
+	ioctl_same_failure ioctl-fail-stopped-save-bufsize100 100 --save volatile /tmp/ioctl-stopped $DEV
+	head -c 100 /dev/urandom >/tmp/ioctl-junk
+	ioctl_same_failure ioctl-fail-load-junk "" --load permanent /tmp/ioctl-junk $DEV
+	ioctl_same_failure ioctl-fail-load-junk-bufsize100 100 --load permanent /tmp/ioctl-junk $DEV
+	ioctl_same_failure ioctl-fail-load-missing-file "" --load permanent /tmp/ioctl-none $DEV
 	stop_daemon
+	ioctl_same_failure ioctl-fail-missing-device "" -c $DEV
 	b=$("$BUILD/cuse_tpm_ioctl" -c $DEV 2>&1)
 	if [[ $b == *"No such file"* || $b == *"running"* ]]; then pass ioctl-explains-missing-device; else fail ioctl-explains-missing-device "$b"; fi
+}
+
+# ioctl_same_failure NAME BUFSIZE ARGS...: swtpm_ioctl and ours as
+# swtpm_ioctl fail alike, stderr byte for byte; ours under its own name
+# prints swtpm_ioctl's lines and its own "cuse_tpm_ioctl: " ones.
+ioctl_same_failure() {
+	local name=$1 bs=$2 a b c
+	shift 2
+	a=$(env ${bs:+SWTPM_IOCTL_BUFFERSIZE=$bs} swtpm_ioctl "$@" 2>&1 >/dev/null; echo "rc=$?")
+	b=$(env ${bs:+SWTPM_IOCTL_BUFFERSIZE=$bs} /tmp/ioctl-link/swtpm_ioctl "$@" 2>&1 >/dev/null; echo "rc=$?")
+	c=$(env ${bs:+SWTPM_IOCTL_BUFFERSIZE=$bs} "$BUILD/cuse_tpm_ioctl" "$@" 2>&1 >/dev/null; echo "rc=$?")
+	# an unended line of swtpm_ioctl's gets its newline before ours
+	c=$(grep -v '^cuse_tpm_ioctl: ' <<<"$c" | tr -d '\n')
+	if [ "$a" = "rc=0" ] || [ "$a" != "$b" ]; then
+		fail "$name" "swtpm_ioctl '$a', ours as swtpm_ioctl '$b'"
+	elif [ "$(tr -d '\n' <<<"$a")" != "$c" ]; then
+		fail "$name" "swtpm_ioctl '$a', ours without explanations '$c'"
+	else
+		pass "$name"
+	fi
 }
 
 # ---------------------------------------------------------------------------
