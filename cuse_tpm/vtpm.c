@@ -24,20 +24,6 @@
 /* TPM 2 response code a command gets while the TPM is off. */
 #define TPM2_RC_FAILURE 0x101
 
-/* An operation that needs libtpms, run under the TPM lock. */
-struct vtpm_job {
-	void (*run)(struct vtpm *v, struct vtpm_job *j);
-	ptm_res result;
-	/* inputs */
-	uint32_t arg;
-	uint32_t flags; /* PTM_STATE_FLAG_* of a state blob request */
-	const uint8_t *data;
-	uint32_t len;
-	/* outputs */
-	uint8_t *out;
-	uint32_t out_len, out1, out2, out3;
-};
-
 struct vtpm {
 	struct vtpm_config cfg;
 	struct store *store;
@@ -62,8 +48,9 @@ struct vtpm {
 	void *exit_ctx;
 };
 
-static const char *const blob_type_names[] = { "", "permanent", "volatile",
-					       "savestate" };
+/* For messages, by enum store_blob. */
+static const char *const blob_names[] = { "permanent", "volatile",
+					  "savestate" };
 
 /* ---- the TPM lock ------------------------------------------------------ */
 
@@ -87,24 +74,20 @@ static void set_running(struct vtpm *v, bool running)
 	pthread_mutex_unlock(&v->lock);
 }
 
+/*
+ * An operation that needs libtpms runs on its caller's thread between these
+ * two, once the TPM is free; the unlock publishes the established bit the
+ * operation may have changed.
+ */
 static void tpm_lock(struct vtpm *v)
 {
 	pthread_mutex_lock(&v->tpm);
 }
 
-static void tpm_unlock(struct vtpm *v)
+static void tpm_unlock_publishing(struct vtpm *v)
 {
 	refresh_established(v);
 	pthread_mutex_unlock(&v->tpm);
-}
-
-/* Runs @j on this thread, once the TPM is free. */
-static ptm_res run_job(struct vtpm *v, struct vtpm_job *j)
-{
-	tpm_lock(v);
-	j->run(v, j);
-	tpm_unlock(v);
-	return j->result;
 }
 
 /* ---- power ----------------------------------------------------------- */
@@ -181,48 +164,39 @@ static ptm_res power_on(struct vtpm *v, uint32_t flags)
 	return TPM_SUCCESS;
 }
 
-static void job_init(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = power_on(v, j->arg);
-}
-
-static void job_boot(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = power_on(v, 0);
-	if (j->result == TPM_SUCCESS && v->cfg.startup != STARTUP_NONE) {
-		j->result = tpmlib_startup(&v->lib, v->cfg.startup);
-		if (j->result)
-			log_err("TPM_Startup at start failed: 0x%x", j->result);
-	}
-}
-
-static void job_stop(struct vtpm *v, struct vtpm_job *j)
-{
-	power_off(v);
-	j->result = TPM_SUCCESS;
-}
-
 ptm_res vtpm_boot(struct vtpm *v)
 {
-	struct vtpm_job j = { .run = job_boot };
+	ptm_res rc;
 
 	if (!v->cfg.not_need_init && v->cfg.startup == STARTUP_NONE)
 		return TPM_SUCCESS;
-	return run_job(v, &j);
+	tpm_lock(v);
+	rc = power_on(v, 0);
+	if (rc == TPM_SUCCESS && v->cfg.startup != STARTUP_NONE) {
+		rc = tpmlib_startup(&v->lib, v->cfg.startup);
+		if (rc)
+			log_err("TPM_Startup at start failed: 0x%x", rc);
+	}
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_init(struct vtpm *v, uint32_t init_flags)
 {
-	struct vtpm_job j = { .run = job_init, .arg = init_flags };
+	ptm_res rc;
 
-	return run_job(v, &j);
+	tpm_lock(v);
+	rc = power_on(v, init_flags);
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_stop(struct vtpm *v)
 {
-	struct vtpm_job j = { .run = job_stop };
-
-	return run_job(v, &j);
+	tpm_lock(v);
+	power_off(v);
+	tpm_unlock_publishing(v);
+	return TPM_SUCCESS;
 }
 
 ptm_res vtpm_shutdown(struct vtpm *v)
@@ -263,7 +237,7 @@ int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 	if (out_len > resp_size)
 		out_len = resp_size;
 	memcpy(resp, out, out_len);
-	tpm_unlock(v);
+	tpm_unlock_publishing(v);
 	return (int)out_len;
 }
 
@@ -341,63 +315,54 @@ ptm_res vtpm_get_info(struct vtpm *v, uint64_t flags, char **json)
 
 /* ---- control operations that need libtpms ------------------------------ */
 
-static void job_hash_start(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = v->running ? TPM_IO_Hash_Start() : TPM_BAD_ORDINAL;
-}
-
-static void job_hash_data(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = v->running ? TPM_IO_Hash_Data(j->data, j->len)
-			       : TPM_BAD_ORDINAL;
-}
-
-static void job_hash_end(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = v->running ? TPM_IO_Hash_End() : TPM_BAD_ORDINAL;
-}
-
 ptm_res vtpm_hash_start(struct vtpm *v)
 {
-	struct vtpm_job j = { .run = job_hash_start };
+	ptm_res rc;
 
-	return run_job(v, &j);
+	tpm_lock(v);
+	rc = v->running ? TPM_IO_Hash_Start() : TPM_BAD_ORDINAL;
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_hash_data(struct vtpm *v, const uint8_t *data, uint32_t len)
 {
-	struct vtpm_job j = { .run = job_hash_data, .data = data, .len = len };
+	ptm_res rc;
 
-	return run_job(v, &j);
+	tpm_lock(v);
+	rc = v->running ? TPM_IO_Hash_Data(data, len) : TPM_BAD_ORDINAL;
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_hash_end(struct vtpm *v)
 {
-	struct vtpm_job j = { .run = job_hash_end };
+	ptm_res rc;
 
-	return run_job(v, &j);
+	tpm_lock(v);
+	rc = v->running ? TPM_IO_Hash_End() : TPM_BAD_ORDINAL;
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
-static void job_store_volatile(struct vtpm *v, struct vtpm_job *j)
+/* The volatile state into its file. Under the tpm lock. */
+static ptm_res store_volatile(struct vtpm *v)
 {
 	unsigned char *buf = NULL;
 	uint32_t len = 0;
+	ptm_res res;
 
-	if (!v->running) {
-		j->result = TPM_BAD_ORDINAL;
-		return;
-	}
+	if (!v->running)
+		return TPM_BAD_ORDINAL;
 	/* as for a command: not into a directory another process owns */
-	j->result = ensure_locked(v, 0);
-	if (j->result)
-		return;
+	res = ensure_locked(v, 0);
+	if (res)
+		return res;
 	/* a volatile state newer than the permanent state on disk: no */
-	if (!tpmlib_flush(&v->lib)) {
-		j->result = TPM_IOERROR;
-		return;
-	}
-	j->result = TPMLIB_VolatileAll_Store(&buf, &len);
-	if (j->result == TPM_SUCCESS) {
+	if (!tpmlib_flush(&v->lib))
+		return TPM_IOERROR;
+	res = TPMLIB_VolatileAll_Store(&buf, &len);
+	if (res == TPM_SUCCESS) {
 		int rc = store_save(v->store, STORE_VOLATILE, buf, len);
 
 		if (rc < 0) {
@@ -406,50 +371,66 @@ static void job_store_volatile(struct vtpm *v, struct vtpm_job *j)
 			store_file_path(v->store, STORE_VOLATILE, path,
 					sizeof(path));
 			log_err("cannot write %s: %s", path, strerror(-rc));
-			j->result = TPM_IOERROR;
+			res = TPM_IOERROR;
 		}
 	}
 	free(buf);
+	return res;
 }
 
 ptm_res vtpm_store_volatile(struct vtpm *v)
 {
-	struct vtpm_job j = { .run = job_store_volatile };
+	ptm_res rc;
 
-	return run_job(v, &j);
-}
-
-static void job_reset_established(struct vtpm *v, struct vtpm_job *j)
-{
-	if (!v->running) {
-		j->result = TPM_BAD_ORDINAL;
-		return;
-	}
-	/* libtpms asks for the locality through the callback */
-	v->lib.locality = (uint8_t)j->arg;
-	j->result = TPM_IO_TpmEstablished_Reset();
+	tpm_lock(v);
+	rc = store_volatile(v);
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_reset_established(struct vtpm *v, uint8_t loc)
 {
-	struct vtpm_job j = { .run = job_reset_established, .arg = loc };
+	ptm_res rc = TPM_BAD_ORDINAL;
 
 	if (loc > 4)
 		return TPM_BAD_LOCALITY;
-	return run_job(v, &j);
+	tpm_lock(v);
+	if (v->running) {
+		/* libtpms asks for the locality through the callback */
+		v->lib.locality = loc;
+		rc = TPM_IO_TpmEstablished_Reset();
+	}
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
-static enum TPMLIB_StateType state_type(uint32_t type)
+/* A PTM_BLOB_TYPE_* as the blob it names; false if it names none. */
+static bool blob_of_type(uint32_t type, enum store_blob *b)
 {
 	switch (type) {
 	case PTM_BLOB_TYPE_PERMANENT:
-		return TPMLIB_STATE_PERMANENT;
+		*b = STORE_PERMALL;
+		return true;
 	case PTM_BLOB_TYPE_VOLATILE:
-		return TPMLIB_STATE_VOLATILE;
+		*b = STORE_VOLATILE;
+		return true;
 	case PTM_BLOB_TYPE_SAVESTATE:
-		return TPMLIB_STATE_SAVE_STATE;
+		*b = STORE_SAVESTATE;
+		return true;
 	default:
-		return 0;
+		return false;
+	}
+}
+
+static enum TPMLIB_StateType state_type(enum store_blob b)
+{
+	switch (b) {
+	case STORE_PERMALL:
+		return TPMLIB_STATE_PERMANENT;
+	case STORE_VOLATILE:
+		return TPMLIB_STATE_VOLATILE;
+	default:
+		return TPMLIB_STATE_SAVE_STATE;
 	}
 }
 
@@ -473,103 +454,110 @@ static int load_savestate(struct vtpm *v, uint8_t **data, size_t *len)
 	return 0;
 }
 
-static void job_get_stateblob(struct vtpm *v, struct vtpm_job *j)
+/*
+ * @b's state as a blob for a client (newly allocated, NULL if there is no
+ * such state) and its PTM_STATE_FLAG_*.  Under the tpm lock.
+ */
+static ptm_res get_stateblob(struct vtpm *v, enum store_blob b, bool decrypted,
+			     uint8_t **blob, uint32_t *len, uint32_t *flags)
 {
-	enum TPMLIB_StateType st = state_type(j->arg);
 	unsigned char *plain = NULL;
 	uint32_t plain_len = 0;
 	size_t blob_len = 0;
+	ptm_res res;
 
-	if (!v->running) {
-		j->result = TPM_BAD_ORDINAL;
-		return;
-	}
-	if (st == TPMLIB_STATE_SAVE_STATE) {
-		size_t len = 0;
+	if (!v->running)
+		return TPM_BAD_ORDINAL;
+	if (b == STORE_SAVESTATE) {
+		size_t n = 0;
 
-		j->result = load_savestate(v, &plain, &len) < 0 ? TPM_IOERROR : 0;
-		plain_len = (uint32_t)len;
+		res = load_savestate(v, &plain, &n) < 0 ? TPM_IOERROR : 0;
+		plain_len = (uint32_t)n;
 	} else {
 		/* from libtpms' memory: the files may be behind or absent */
-		j->result = TPMLIB_GetState(st, &plain, &plain_len);
+		res = TPMLIB_GetState(state_type(b), &plain, &plain_len);
 	}
 	/*
 	 * No state of this kind (a TPM 2 rarely has a savestate): no blob.
 	 * The inner layer keeps the state key unless the client asked for it
 	 * decrypted; the migration key, if any, wraps it all.
 	 */
-	if (j->result == TPM_SUCCESS && plain_len) {
-		const struct crypt_key *inner =
-			j->flags & PTM_STATE_FLAG_DECRYPTED ? NULL : v->store->key;
+	if (res == TPM_SUCCESS && plain_len) {
+		const struct crypt_key *inner = decrypted ? NULL : v->store->key;
 
-		j->result = blob_wrap_migration_key(plain, plain_len, inner,
-						    v->cfg.migration_key,
-						    &j->out, &blob_len);
-		j->out1 = inner ? PTM_STATE_FLAG_ENCRYPTED : 0;
+		res = blob_wrap_migration_key(plain, plain_len, inner,
+					      v->cfg.migration_key, blob,
+					      &blob_len);
+		*len = (uint32_t)blob_len;
+		*flags = inner ? PTM_STATE_FLAG_ENCRYPTED : 0;
 	}
-	if (j->result == TPM_SUCCESS)
-		j->out_len = (uint32_t)blob_len;
 	free(plain);
 	/*
 	 * The savestate blob is the last a migration source hands out: the
 	 * destination may now take the lock (shared storage).  A failed
 	 * migration takes it back with PTM_LOCK_STORAGE.
 	 */
-	if (j->result == TPM_SUCCESS && st == TPMLIB_STATE_SAVE_STATE &&
+	if (res == TPM_SUCCESS && b == STORE_SAVESTATE &&
 	    v->cfg.release_lock_outgoing && store_locked(v->store)) {
 		store_unlock(v->store);
 		log_info("savestate handed out: state directory unlocked");
 	}
+	return res;
 }
 
 ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,
 			   uint8_t **blob, uint32_t *len, uint32_t *flags_out)
 {
-	struct vtpm_job j = { .run = job_get_stateblob, .arg = type,
-			      .flags = flags_in };
+	enum store_blob b;
+	ptm_res res;
 
 	*blob = NULL;
 	*len = 0;
 	*flags_out = 0;
-	if (!state_type(type))
+	if (!blob_of_type(type, &b))
 		return TPM_BAD_PARAMETER;
-	if (run_job(v, &j) == TPM_SUCCESS) {
-		*blob = j.out;
-		*len = j.out_len;
-		*flags_out = j.out1;
-		log_debug("got %s state blob: %u bytes", blob_type_names[type],
-			  *len);
+	tpm_lock(v);
+	res = get_stateblob(v, b, flags_in & PTM_STATE_FLAG_DECRYPTED, blob,
+			    len, flags_out);
+	tpm_unlock_publishing(v);
+	if (res) {
+		free(*blob);
+		*blob = NULL;
+		*len = 0;
+		*flags_out = 0;
+		return res;
 	}
-	return j.result;
+	log_debug("got %s state blob: %u bytes", blob_names[b], *len);
+	return TPM_SUCCESS;
 }
 
-static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
+/* A client's blob as @b's state, for the next INIT. Under the tpm lock. */
+static ptm_res set_stateblob(struct vtpm *v, enum store_blob b, bool encrypted,
+			     const uint8_t *blob, uint32_t len)
 {
 	bool had_lock = store_locked(v->store);
 	uint8_t *plain = NULL;
 	size_t plain_len = 0;
+	ptm_res res;
 
-	if (v->running) {
-		j->result = TPM_BAD_ORDINAL;
-		return;
-	}
-	j->result = ensure_locked(v, 0);
-	if (j->result)
-		return;
-	j->result = blob_unwrap_migration_key(
-		j->data, j->len, j->flags & PTM_STATE_FLAG_ENCRYPTED,
-		v->store->key, v->cfg.migration_key, &plain, &plain_len);
-	if (j->result) {
+	if (v->running)
+		return TPM_BAD_ORDINAL;
+	res = ensure_locked(v, 0);
+	if (res)
+		return res;
+	res = blob_unwrap_migration_key(blob, len, encrypted, v->store->key,
+					v->cfg.migration_key, &plain,
+					&plain_len);
+	if (res) {
 		log_err("refusing %s state blob: not a valid blob (0x%x)",
-			blob_type_names[j->arg], j->result);
+			blob_names[b], res);
 	} else {
 		/* an empty blob clears what an earlier SET left for INIT */
-		j->result = TPMLIB_SetState(state_type(j->arg),
-					    plain_len ? plain : NULL,
-					    (uint32_t)plain_len);
-		if (j->result)
+		res = TPMLIB_SetState(state_type(b), plain_len ? plain : NULL,
+				      (uint32_t)plain_len);
+		if (res)
 			log_err("libtpms refused the %s state blob: 0x%x",
-				blob_type_names[j->arg], j->result);
+				blob_names[b], res);
 	}
 	free(plain);
 	/*
@@ -578,63 +566,56 @@ static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
 	 * source of a failed migration on shared storage gets it back at once
 	 * however long this process lives on.
 	 */
-	if (j->result && !had_lock) {
+	if (res && !had_lock) {
 		store_unlock(v->store);
 		log_info("blob refused: state directory left unlocked");
 	}
+	return res;
 }
 
 ptm_res vtpm_set_stateblob(struct vtpm *v, uint32_t type, uint32_t flags,
 			   const uint8_t *blob, uint32_t len)
 {
-	struct vtpm_job j = { .run = job_set_stateblob, .arg = type,
-			      .data = blob, .len = len, .flags = flags };
+	enum store_blob b;
+	ptm_res res;
 
-	if (!state_type(type))
+	if (!blob_of_type(type, &b))
 		return TPM_BAD_PARAMETER;
 	if (len > VTPM_MAX_BLOB)
 		return TPM_SIZE;
-	return run_job(v, &j);
-}
-
-static void job_set_buffersize(struct vtpm *v, struct vtpm_job *j)
-{
-	uint32_t actual;
-
-	if (j->arg && v->running) {
-		j->result = TPM_BAD_ORDINAL;
-		return;
-	}
-	actual = TPMLIB_SetBufferSize(j->arg, &j->out2, &j->out3);
-	j->out1 = actual;
-	pthread_mutex_lock(&v->lock);
-	v->buffersize = actual;
-	pthread_mutex_unlock(&v->lock);
-	j->result = TPM_SUCCESS;
+	tpm_lock(v);
+	res = set_stateblob(v, b, flags & PTM_STATE_FLAG_ENCRYPTED, blob, len);
+	tpm_unlock_publishing(v);
+	return res;
 }
 
 ptm_res vtpm_set_buffersize(struct vtpm *v, uint32_t wanted, uint32_t *actual,
 			    uint32_t *min, uint32_t *max)
 {
-	struct vtpm_job j = { .run = job_set_buffersize, .arg = wanted };
+	ptm_res res = TPM_BAD_ORDINAL;
 
-	run_job(v, &j);
-	*actual = j.out1;
-	*min = j.out2;
-	*max = j.out3;
-	return j.result;
-}
-
-static void job_lock_storage(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = ensure_locked(v, j->arg);
+	*actual = *min = *max = 0;
+	tpm_lock(v);
+	/* 0 asks what it is, which a running TPM may answer too */
+	if (!wanted || !v->running) {
+		*actual = TPMLIB_SetBufferSize(wanted, min, max);
+		pthread_mutex_lock(&v->lock);
+		v->buffersize = *actual;
+		pthread_mutex_unlock(&v->lock);
+		res = TPM_SUCCESS;
+	}
+	tpm_unlock_publishing(v);
+	return res;
 }
 
 ptm_res vtpm_lock_storage(struct vtpm *v, uint32_t retries)
 {
-	struct vtpm_job j = { .run = job_lock_storage, .arg = retries };
+	ptm_res res;
 
-	return run_job(v, &j);
+	tpm_lock(v);
+	res = ensure_locked(v, retries);
+	tpm_unlock_publishing(v);
+	return res;
 }
 
 /* ---- life cycle ------------------------------------------------------- */
