@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <libtpms/tpm_error.h>
-#include <libtpms/tpm_tis.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +41,6 @@ struct vtpm {
 	bool in_command; /* a data command is inside libtpms */
 	uint8_t locality;
 	uint32_t buffersize;
-	/* TPMLIB_GetInfo reads what MainInit/Terminate change: not both. */
-	pthread_mutex_t lib_lifecycle;
 	vtpm_exit_fn exit_fn;
 	void *exit_ctx;
 };
@@ -57,13 +54,10 @@ static const char *const blob_names[] = { "permanent", "volatile",
 /* Publishes the established bit for readers that do not take the tpm lock. */
 static void refresh_established(struct vtpm *v)
 {
-	TPM_BOOL bit = FALSE;
-	bool running = v->running;
+	bool bit = v->running && tpmlib_established();
 
-	if (running && TPM_IO_TpmEstablished_Get(&bit) != TPM_SUCCESS)
-		bit = FALSE;
 	pthread_mutex_lock(&v->lock);
-	v->established = running && bit;
+	v->established = bit;
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -118,9 +112,7 @@ static void power_off(struct vtpm *v)
 		log_info("state directory handed over: no TPM2_Shutdown into it");
 		orderly = false;
 	}
-	pthread_mutex_lock(&v->lib_lifecycle);
 	tpmlib_stop(&v->lib, orderly);
-	pthread_mutex_unlock(&v->lib_lifecycle);
 	set_running(v, false);
 }
 
@@ -148,14 +140,9 @@ static ptm_res power_on(struct vtpm *v, uint32_t flags)
 	rc = ensure_locked(v, 0);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&v->lib_lifecycle);
 	rc = tpmlib_start(&v->lib);
-	pthread_mutex_unlock(&v->lib_lifecycle);
 	if (rc) {
 		log_err("libtpms failed to start the TPM: 0x%x", rc);
-		pthread_mutex_lock(&v->lib_lifecycle);
-		TPMLIB_Terminate();
-		pthread_mutex_unlock(&v->lib_lifecycle);
 		return rc;
 	}
 	if (flags & PTM_INIT_FLAG_DELETE_VOLATILE)
@@ -293,7 +280,7 @@ ptm_res vtpm_cancel(struct vtpm *v)
 		rc = TPM_FAIL; /* libtpms' TPM 1.2 cannot cancel */
 	else if (v->in_command)
 		/* libtpms only raises a flag its long loops poll */
-		rc = TPMLIB_CancelCommand();
+		rc = tpmlib_cancel();
 	pthread_mutex_unlock(&v->lock);
 	return rc;
 }
@@ -307,9 +294,7 @@ ptm_res vtpm_get_config(struct vtpm *v, uint32_t *flags)
 
 ptm_res vtpm_get_info(struct vtpm *v, uint64_t flags, char **json)
 {
-	pthread_mutex_lock(&v->lib_lifecycle);
-	*json = TPMLIB_GetInfo((enum TPMLIB_InfoFlags)flags);
-	pthread_mutex_unlock(&v->lib_lifecycle);
+	*json = tpmlib_info(&v->lib, flags);
 	return *json ? TPM_SUCCESS : TPM_SIZE;
 }
 
@@ -320,7 +305,7 @@ ptm_res vtpm_hash_start(struct vtpm *v)
 	ptm_res rc;
 
 	tpm_lock(v);
-	rc = v->running ? TPM_IO_Hash_Start() : TPM_BAD_ORDINAL;
+	rc = v->running ? tpmlib_hash_start() : TPM_BAD_ORDINAL;
 	tpm_unlock_publishing(v);
 	return rc;
 }
@@ -330,7 +315,7 @@ ptm_res vtpm_hash_data(struct vtpm *v, const uint8_t *data, uint32_t len)
 	ptm_res rc;
 
 	tpm_lock(v);
-	rc = v->running ? TPM_IO_Hash_Data(data, len) : TPM_BAD_ORDINAL;
+	rc = v->running ? tpmlib_hash_data(data, len) : TPM_BAD_ORDINAL;
 	tpm_unlock_publishing(v);
 	return rc;
 }
@@ -340,7 +325,7 @@ ptm_res vtpm_hash_end(struct vtpm *v)
 	ptm_res rc;
 
 	tpm_lock(v);
-	rc = v->running ? TPM_IO_Hash_End() : TPM_BAD_ORDINAL;
+	rc = v->running ? tpmlib_hash_end() : TPM_BAD_ORDINAL;
 	tpm_unlock_publishing(v);
 	return rc;
 }
@@ -361,7 +346,7 @@ static ptm_res store_volatile(struct vtpm *v)
 	/* a volatile state newer than the permanent state on disk: no */
 	if (!tpmlib_flush(&v->lib))
 		return TPM_IOERROR;
-	res = TPMLIB_VolatileAll_Store(&buf, &len);
+	res = tpmlib_volatile_state(&buf, &len);
 	if (res == TPM_SUCCESS) {
 		int rc = store_save(v->store, STORE_VOLATILE, buf, len);
 
@@ -395,11 +380,8 @@ ptm_res vtpm_reset_established(struct vtpm *v, uint8_t loc)
 	if (loc > 4)
 		return TPM_BAD_LOCALITY;
 	tpm_lock(v);
-	if (v->running) {
-		/* libtpms asks for the locality through the callback */
-		v->lib.locality = loc;
-		rc = TPM_IO_TpmEstablished_Reset();
-	}
+	if (v->running)
+		rc = tpmlib_reset_established(&v->lib, loc);
 	tpm_unlock_publishing(v);
 	return rc;
 }
@@ -419,18 +401,6 @@ static bool blob_of_type(uint32_t type, enum store_blob *b)
 		return true;
 	default:
 		return false;
-	}
-}
-
-static enum TPMLIB_StateType state_type(enum store_blob b)
-{
-	switch (b) {
-	case STORE_PERMALL:
-		return TPMLIB_STATE_PERMANENT;
-	case STORE_VOLATILE:
-		return TPMLIB_STATE_VOLATILE;
-	default:
-		return TPMLIB_STATE_SAVE_STATE;
 	}
 }
 
@@ -475,7 +445,7 @@ static ptm_res get_stateblob(struct vtpm *v, enum store_blob b, bool decrypted,
 		plain_len = (uint32_t)n;
 	} else {
 		/* from libtpms' memory: the files may be behind or absent */
-		res = TPMLIB_GetState(state_type(b), &plain, &plain_len);
+		res = tpmlib_get_state(b, &plain, &plain_len);
 	}
 	/*
 	 * No state of this kind (a TPM 2 rarely has a savestate): no blob.
@@ -553,8 +523,8 @@ static ptm_res set_stateblob(struct vtpm *v, enum store_blob b, bool encrypted,
 			blob_names[b], res);
 	} else {
 		/* an empty blob clears what an earlier SET left for INIT */
-		res = TPMLIB_SetState(state_type(b), plain_len ? plain : NULL,
-				      (uint32_t)plain_len);
+		res = tpmlib_set_state(b, plain_len ? plain : NULL,
+				       (uint32_t)plain_len);
 		if (res)
 			log_err("libtpms refused the %s state blob: 0x%x",
 				blob_names[b], res);
@@ -598,7 +568,7 @@ ptm_res vtpm_set_buffersize(struct vtpm *v, uint32_t wanted, uint32_t *actual,
 	tpm_lock(v);
 	/* 0 asks what it is, which a running TPM may answer too */
 	if (!wanted || !v->running) {
-		*actual = TPMLIB_SetBufferSize(wanted, min, max);
+		*actual = tpmlib_buffersize(wanted, min, max);
 		pthread_mutex_lock(&v->lock);
 		v->buffersize = *actual;
 		pthread_mutex_unlock(&v->lock);
@@ -634,16 +604,16 @@ struct vtpm *vtpm_new(const struct vtpm_config *cfg, struct store *store,
 	v->exit_ctx = exit_ctx;
 	rc = tpmlib_setup(&v->lib, cfg->tpm2, store);
 	if (rc) {
+		tpmlib_release(&v->lib);
 		log_err("libtpms cannot provide a TPM %s: 0x%x",
 			cfg->tpm2 ? "2.0" : "1.2", rc);
 		free(v);
 		errno = ENOTSUP;
 		return NULL;
 	}
-	v->buffersize = TPMLIB_SetBufferSize(0, NULL, NULL);
+	v->buffersize = tpmlib_buffersize(0, NULL, NULL);
 	pthread_mutex_init(&v->tpm, NULL);
 	pthread_mutex_init(&v->lock, NULL);
-	pthread_mutex_init(&v->lib_lifecycle, NULL);
 	return v;
 }
 
@@ -655,6 +625,5 @@ void vtpm_free(struct vtpm *v)
 	tpmlib_release(&v->lib);
 	pthread_mutex_destroy(&v->tpm);
 	pthread_mutex_destroy(&v->lock);
-	pthread_mutex_destroy(&v->lib_lifecycle);
 	free(v);
 }
