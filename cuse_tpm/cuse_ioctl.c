@@ -133,25 +133,12 @@ static void ioctl_get_info(fuse_req_t req, struct cuse_dev *d,
 			   const struct ptm_getinfo *in)
 {
 	struct ptm_getinfo out;
-	char *json = NULL;
-	size_t total, n;
 
 	memset(&out, 0, sizeof(out));
-	out.u.resp.tpm_result = vtpm_get_info(d->vtpm, in->u.req.flags, &json);
-	if (json) {
-		total = strlen(json) + 1;
-		if (in->u.req.offset >= total - 1) {
-			out.u.resp.tpm_result = TPM_BAD_PARAMETER;
-		} else {
-			n = total - in->u.req.offset;
-			if (n > sizeof(out.u.resp.buffer))
-				n = sizeof(out.u.resp.buffer);
-			memcpy(out.u.resp.buffer, json + in->u.req.offset, n);
-			out.u.resp.totlength = total;
-			out.u.resp.length = n;
-		}
-		free(json);
-	}
+	out.u.resp.tpm_result = vtpm_get_info_window(
+		d->vtpm, in->u.req.flags, in->u.req.offset, out.u.resp.buffer,
+		sizeof(out.u.resp.buffer), &out.u.resp.length,
+		&out.u.resp.totlength);
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }
 

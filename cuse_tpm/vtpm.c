@@ -298,6 +298,33 @@ ptm_res vtpm_get_info(struct vtpm *v, uint64_t flags, char **json)
 	return *json ? TPM_SUCCESS : TPM_SIZE;
 }
 
+ptm_res vtpm_get_info_window(struct vtpm *v, uint64_t flags, uint32_t offset,
+			     char *buf, uint32_t size, uint32_t *len,
+			     uint32_t *total)
+{
+	char *json = NULL;
+	size_t whole, n;
+	ptm_res res;
+
+	*len = *total = 0;
+	res = vtpm_get_info(v, flags, &json);
+	if (res)
+		return res;
+	whole = strlen(json) + 1;
+	if (offset >= whole - 1) {
+		free(json);
+		return TPM_BAD_PARAMETER;
+	}
+	n = whole - offset;
+	if (n > size)
+		n = size;
+	memcpy(buf, json + offset, n);
+	*len = (uint32_t)n;
+	*total = (uint32_t)whole;
+	free(json);
+	return TPM_SUCCESS;
+}
+
 /* ---- control operations that need libtpms ------------------------------ */
 
 ptm_res vtpm_hash_start(struct vtpm *v)
