@@ -10,6 +10,10 @@
  * the TPM is free.  Those that do not (capabilities, locality, established
  * bit, cancel, config, info) never take that lock and answer at once, even
  * while a long command runs on another thread.
+ *
+ * vtpm.c holds power, the data path and the control operations;
+ * vtpm_state.c the state crossing the process's edge (state blobs, the
+ * volatile file, the state directory's lock).
  */
 #ifndef CUSE_TPM_VTPM_H
 #define CUSE_TPM_VTPM_H
