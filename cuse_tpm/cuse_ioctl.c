@@ -14,7 +14,8 @@ static void reply_result(fuse_req_t req, ptm_res res)
 }
 
 static void ioctl_get_stateblob(fuse_req_t req, struct cuse_dev *d,
-				struct cuse_opener *o, const struct ptm_getstate *in)
+				struct cuse_opener *o,
+				const struct ptm_getstate *in)
 {
 	uint32_t type = in->u.req.type, flags = in->u.req.state_flags;
 	uint32_t offset = in->u.req.offset, n;
@@ -67,7 +68,8 @@ static void ioctl_get_stateblob(fuse_req_t req, struct cuse_dev *d,
  * ioctl ends.
  */
 static void ioctl_set_stateblob(fuse_req_t req, struct cuse_dev *d,
-				struct cuse_opener *o, const struct ptm_setstate *in)
+				struct cuse_opener *o,
+				const struct ptm_setstate *in)
 {
 	uint32_t type = in->u.req.type, flags = in->u.req.state_flags;
 	uint32_t len = in->u.req.length;
@@ -154,9 +156,9 @@ static void ioctl_set_buffersize(fuse_req_t req, struct cuse_dev *d,
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }
 
-void cuse_ioctl(fuse_req_t req, int cmd, void *arg,
-		      struct fuse_file_info *fi, unsigned flags,
-		      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+void cuse_ioctl(fuse_req_t req, int cmd, void *arg, struct fuse_file_info *fi,
+		unsigned flags, const void *in_buf, size_t in_bufsz,
+		size_t out_bufsz)
 {
 	struct cuse_opener *o = cuse_opener_of(fi);
 	struct cuse_dev *d = o->dev;
