@@ -32,20 +32,11 @@ static size_t body_needed(uint32_t cmd)
 	return ctrl_req_size(cmd);
 }
 
-static long ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (deadline->tv_sec - now.tv_sec) * 1000 +
-	       (deadline->tv_nsec - now.tv_nsec) / 1000000;
-}
-
 /* Waits for @fd to be readable until @deadline: 1, 0 on timeout, -1. */
 static int wait_readable(int fd, const struct timespec *deadline)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	long left = ms_left(deadline);
+	long left = io_ms_left(deadline);
 	int n;
 
 	if (left <= 0)
@@ -54,14 +45,6 @@ static int wait_readable(int fd, const struct timespec *deadline)
 		n = poll(&p, 1, (int)left);
 	while (n < 0 && errno == EINTR);
 	return n;
-}
-
-static void deadline_in(struct timespec *d, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, d);
-	d->tv_nsec += ms * 1000000L;
-	d->tv_sec += d->tv_nsec / 1000000000L;
-	d->tv_nsec %= 1000000000L;
 }
 
 /* First read: also takes a descriptor passed along (CMD_SET_DATAFD). */
@@ -104,7 +87,7 @@ static int recv_request(int fd, struct request *r)
 	n = recv_first(fd, r);
 	if (n <= 0)
 		return -1;
-	deadline_in(&deadline, CTRL_RECV_DEADLINE_MS);
+	io_deadline_in(&deadline, CTRL_RECV_DEADLINE_MS);
 	r->got = (size_t)n;
 	for (;;) {
 		if (r->got >= 4) {
@@ -133,7 +116,7 @@ static int read_exact(int fd, uint8_t *p, size_t len)
 	while (len) {
 		ssize_t n;
 
-		deadline_in(&deadline, CTRL_RECV_DEADLINE_MS);
+		io_deadline_in(&deadline, CTRL_RECV_DEADLINE_MS);
 		if (wait_readable(fd, &deadline) <= 0)
 			return -1;
 		n = read(fd, p, len);
@@ -242,24 +225,16 @@ size_t ctrl_handle(struct vtpm *v, uint32_t cmd, const uint8_t *body,
 		return 16;
 	}
 	case CMD_GET_INFO: {
-		uint32_t offset = get_be32(body + 8);
-		char *json = NULL;
-		size_t total, n;
+		uint32_t total, n;
 
-		res = vtpm_get_info(v, get_be64(body), &json);
-		if (res || offset >= strlen(json)) {
-			free(json);
-			return reply_result(out, res ? res : TPM_BAD_PARAMETER);
-		}
-		total = strlen(json) + 1;
-		n = total - offset;
-		if (n > PTM_GETINFO_BUFFER_SIZE)
-			n = PTM_GETINFO_BUFFER_SIZE;
+		res = vtpm_get_info_window(v, get_be64(body), get_be32(body + 8),
+					   (char *)out + 12,
+					   PTM_GETINFO_BUFFER_SIZE, &n, &total);
+		if (res)
+			return reply_result(out, res);
 		put_be32(out, 0);
-		put_be32(out + 4, (uint32_t)total);
-		put_be32(out + 8, (uint32_t)n);
-		memcpy(out + 12, json + offset, n);
-		free(json);
+		put_be32(out + 4, total);
+		put_be32(out + 8, n);
 		return 12 + n;
 	}
 	case CMD_LOCK_STORAGE:

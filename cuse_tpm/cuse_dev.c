@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "cuse_dev.h"
 
+#include "io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -121,10 +123,7 @@ static void wait_for_idle_owner(struct cuse_dev *d, const struct cuse_opener *o)
 {
 	struct timespec deadline;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_nsec += d->release_grace_ms * 1000000L;
-	deadline.tv_sec += deadline.tv_nsec / 1000000000L;
-	deadline.tv_nsec %= 1000000000L;
+	io_deadline_in(&deadline, d->release_grace_ms);
 	while (d->data_owner && d->data_owner != o &&
 	       opener_idle(d->data_owner))
 		if (pthread_cond_timedwait(&d->released, &d->lock, &deadline))

@@ -14,7 +14,8 @@ static void reply_result(fuse_req_t req, ptm_res res)
 }
 
 static void ioctl_get_stateblob(fuse_req_t req, struct cuse_dev *d,
-				struct cuse_opener *o, const struct ptm_getstate *in)
+				struct cuse_opener *o,
+				const struct ptm_getstate *in)
 {
 	uint32_t type = in->u.req.type, flags = in->u.req.state_flags;
 	uint32_t offset = in->u.req.offset, n;
@@ -67,7 +68,8 @@ static void ioctl_get_stateblob(fuse_req_t req, struct cuse_dev *d,
  * ioctl ends.
  */
 static void ioctl_set_stateblob(fuse_req_t req, struct cuse_dev *d,
-				struct cuse_opener *o, const struct ptm_setstate *in)
+				struct cuse_opener *o,
+				const struct ptm_setstate *in)
 {
 	uint32_t type = in->u.req.type, flags = in->u.req.state_flags;
 	uint32_t len = in->u.req.length;
@@ -133,25 +135,12 @@ static void ioctl_get_info(fuse_req_t req, struct cuse_dev *d,
 			   const struct ptm_getinfo *in)
 {
 	struct ptm_getinfo out;
-	char *json = NULL;
-	size_t total, n;
 
 	memset(&out, 0, sizeof(out));
-	out.u.resp.tpm_result = vtpm_get_info(d->vtpm, in->u.req.flags, &json);
-	if (json) {
-		total = strlen(json) + 1;
-		if (in->u.req.offset >= total - 1) {
-			out.u.resp.tpm_result = TPM_BAD_PARAMETER;
-		} else {
-			n = total - in->u.req.offset;
-			if (n > sizeof(out.u.resp.buffer))
-				n = sizeof(out.u.resp.buffer);
-			memcpy(out.u.resp.buffer, json + in->u.req.offset, n);
-			out.u.resp.totlength = total;
-			out.u.resp.length = n;
-		}
-		free(json);
-	}
+	out.u.resp.tpm_result = vtpm_get_info_window(
+		d->vtpm, in->u.req.flags, in->u.req.offset, out.u.resp.buffer,
+		sizeof(out.u.resp.buffer), &out.u.resp.length,
+		&out.u.resp.totlength);
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }
 
@@ -167,9 +156,9 @@ static void ioctl_set_buffersize(fuse_req_t req, struct cuse_dev *d,
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }
 
-void cuse_ioctl(fuse_req_t req, int cmd, void *arg,
-		      struct fuse_file_info *fi, unsigned flags,
-		      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+void cuse_ioctl(fuse_req_t req, int cmd, void *arg, struct fuse_file_info *fi,
+		unsigned flags, const void *in_buf, size_t in_bufsz,
+		size_t out_bufsz)
 {
 	struct cuse_opener *o = cuse_opener_of(fi);
 	struct cuse_dev *d = o->dev;

@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#define NS_PER_MS 1000000L
+#define NS_PER_S 1000000000L
+
 int io_write_all(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -48,4 +51,22 @@ int io_read_full(int fd, void *buf, size_t len)
 	if (n < 0)
 		return (int)n;
 	return (size_t)n == len ? 0 : -1;
+}
+
+void io_deadline_in(struct timespec *deadline, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, deadline);
+	deadline->tv_sec += ms / 1000;
+	deadline->tv_nsec += ms % 1000 * NS_PER_MS;
+	deadline->tv_sec += deadline->tv_nsec / NS_PER_S;
+	deadline->tv_nsec %= NS_PER_S;
+}
+
+long io_ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(deadline->tv_sec - now.tv_sec) * 1000 +
+	       (deadline->tv_nsec - now.tv_nsec) / NS_PER_MS;
 }

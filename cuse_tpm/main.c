@@ -11,11 +11,11 @@
 #include "sandbox.h"
 #include "server.h"
 #include "store.h"
+#include "tpmlib.h"
 #include "vtpm.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libtpms/tpm_library.h>
 #include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -492,9 +492,8 @@ int main(int argc, char *argv[])
 		return 0;
 	case ACTION_VERSION:
 		printf("cuse_tpm %s (libtpms %u.%u.%u)\n", CUSE_TPM_VERSION,
-		       (TPMLIB_GetVersion() >> 16) & 0xff,
-		       (TPMLIB_GetVersion() >> 8) & 0xff,
-		       TPMLIB_GetVersion() & 0xff);
+		       (tpmlib_version() >> 16) & 0xff,
+		       (tpmlib_version() >> 8) & 0xff, tpmlib_version() & 0xff);
 		options_free(&d.opts);
 		return 0;
 	case ACTION_PRINT_CAPABILITIES:

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_tis.h>
 #include <stdlib.h>
@@ -165,6 +166,7 @@ TPM_RESULT tpmlib_setup(struct tpmlib *t, bool tpm2, struct store *store)
 	t->resp = NULL;
 	t->resp_cap = 0;
 	t->last_ordinal = 0;
+	pthread_mutex_init(&t->lifecycle, NULL);
 	active = t;
 	if (log_fd() >= 0) {
 		TPMLIB_SetDebugFD(log_fd());
@@ -181,12 +183,25 @@ void tpmlib_release(struct tpmlib *t)
 	free(t->resp);
 	t->resp = NULL;
 	t->resp_cap = 0;
+	pthread_mutex_destroy(&t->lifecycle);
+}
+
+unsigned tpmlib_version(void)
+{
+	return TPMLIB_GetVersion();
 }
 
 TPM_RESULT tpmlib_start(struct tpmlib *t)
 {
+	TPM_RESULT rc;
+
 	t->last_ordinal = 0;
-	return TPMLIB_MainInit();
+	pthread_mutex_lock(&t->lifecycle);
+	rc = TPMLIB_MainInit();
+	if (rc)
+		TPMLIB_Terminate(); /* what MainInit set up before it failed */
+	pthread_mutex_unlock(&t->lifecycle);
+	return rc;
 }
 
 /* Makes the response a bare error: a buffer of at least a header. */
@@ -288,6 +303,7 @@ TPM_RESULT tpmlib_startup(struct tpmlib *t, enum tpm_startup type)
 
 void tpmlib_stop(struct tpmlib *t, bool orderly)
 {
+	pthread_mutex_lock(&t->lifecycle);
 	/*
 	 * A TPM 2 that is switched off without TPM2_Shutdown counts the next
 	 * start as a disorderly one (DA lockout counters move); do what the
@@ -301,4 +317,82 @@ void tpmlib_stop(struct tpmlib *t, bool orderly)
 				    TPM2_SU_CLEAR);
 	}
 	TPMLIB_Terminate();
+	pthread_mutex_unlock(&t->lifecycle);
+}
+
+char *tpmlib_info(struct tpmlib *t, uint64_t flags)
+{
+	char *json;
+
+	pthread_mutex_lock(&t->lifecycle);
+	json = TPMLIB_GetInfo((enum TPMLIB_InfoFlags)flags);
+	pthread_mutex_unlock(&t->lifecycle);
+	return json;
+}
+
+TPM_RESULT tpmlib_cancel(void)
+{
+	return TPMLIB_CancelCommand();
+}
+
+bool tpmlib_established(void)
+{
+	TPM_BOOL bit = FALSE;
+
+	return TPM_IO_TpmEstablished_Get(&bit) == TPM_SUCCESS && bit;
+}
+
+TPM_RESULT tpmlib_reset_established(struct tpmlib *t, uint8_t locality)
+{
+	/* libtpms asks for the locality through the callback */
+	t->locality = locality;
+	return TPM_IO_TpmEstablished_Reset();
+}
+
+TPM_RESULT tpmlib_hash_start(void)
+{
+	return TPM_IO_Hash_Start();
+}
+
+TPM_RESULT tpmlib_hash_data(const uint8_t *data, uint32_t len)
+{
+	return TPM_IO_Hash_Data(data, len);
+}
+
+TPM_RESULT tpmlib_hash_end(void)
+{
+	return TPM_IO_Hash_End();
+}
+
+static enum TPMLIB_StateType state_type(enum store_blob b)
+{
+	switch (b) {
+	case STORE_PERMALL:
+		return TPMLIB_STATE_PERMANENT;
+	case STORE_VOLATILE:
+		return TPMLIB_STATE_VOLATILE;
+	default:
+		return TPMLIB_STATE_SAVE_STATE;
+	}
+}
+
+TPM_RESULT tpmlib_get_state(enum store_blob b, uint8_t **data, uint32_t *len)
+{
+	return TPMLIB_GetState(state_type(b), data, len);
+}
+
+TPM_RESULT tpmlib_set_state(enum store_blob b, const uint8_t *data,
+			    uint32_t len)
+{
+	return TPMLIB_SetState(state_type(b), data, len);
+}
+
+TPM_RESULT tpmlib_volatile_state(uint8_t **data, uint32_t *len)
+{
+	return TPMLIB_VolatileAll_Store(data, len);
+}
+
+uint32_t tpmlib_buffersize(uint32_t wanted, uint32_t *min, uint32_t *max)
+{
+	return TPMLIB_SetBufferSize(wanted, min, max);
 }

@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include "vtpm.h"
+#include "vtpm_internal.h"
 
-#include "blob.h"
 #include "log.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <libtpms/tpm_error.h>
-#include <libtpms/tpm_tis.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,59 +21,15 @@
 /* TPM 2 response code a command gets while the TPM is off. */
 #define TPM2_RC_FAILURE 0x101
 
-/* An operation that needs libtpms, run under the TPM lock. */
-struct vtpm_job {
-	void (*run)(struct vtpm *v, struct vtpm_job *j);
-	ptm_res result;
-	/* inputs */
-	uint32_t arg;
-	uint32_t flags; /* PTM_STATE_FLAG_* of a state blob request */
-	const uint8_t *data;
-	uint32_t len;
-	/* outputs */
-	uint8_t *out;
-	uint32_t out_len, out1, out2, out3;
-};
-
-struct vtpm {
-	struct vtpm_config cfg;
-	struct store *store;
-	/*
-	 * libtpms keeps global state: whoever holds this lock may call it.
-	 * The thread that received a command runs it, so a command costs no
-	 * hop to another thread; operations that need no libtpms never take
-	 * this lock and so answer while a long command runs.
-	 */
-	pthread_mutex_t tpm;
-	struct tpmlib lib; /* under the tpm lock */
-	pthread_mutex_t lock;
-	/* Shared, under lock; changed only under the tpm lock too. */
-	bool running;
-	bool established;
-	bool in_command; /* a data command is inside libtpms */
-	uint8_t locality;
-	uint32_t buffersize;
-	/* TPMLIB_GetInfo reads what MainInit/Terminate change: not both. */
-	pthread_mutex_t lib_lifecycle;
-	vtpm_exit_fn exit_fn;
-	void *exit_ctx;
-};
-
-static const char *const blob_type_names[] = { "", "permanent", "volatile",
-					       "savestate" };
-
 /* ---- the TPM lock ------------------------------------------------------ */
 
 /* Publishes the established bit for readers that do not take the tpm lock. */
 static void refresh_established(struct vtpm *v)
 {
-	TPM_BOOL bit = FALSE;
-	bool running = v->running;
+	bool bit = v->running && tpmlib_established();
 
-	if (running && TPM_IO_TpmEstablished_Get(&bit) != TPM_SUCCESS)
-		bit = FALSE;
 	pthread_mutex_lock(&v->lock);
-	v->established = running && bit;
+	v->established = bit;
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -87,38 +40,14 @@ static void set_running(struct vtpm *v, bool running)
 	pthread_mutex_unlock(&v->lock);
 }
 
-static void tpm_lock(struct vtpm *v)
-{
-	pthread_mutex_lock(&v->tpm);
-}
-
-static void tpm_unlock(struct vtpm *v)
+/* See vtpm_internal.h: the end of every operation that took the TPM. */
+void tpm_unlock_publishing(struct vtpm *v)
 {
 	refresh_established(v);
 	pthread_mutex_unlock(&v->tpm);
 }
 
-/* Runs @j on this thread, once the TPM is free. */
-static ptm_res run_job(struct vtpm *v, struct vtpm_job *j)
-{
-	tpm_lock(v);
-	j->run(v, j);
-	tpm_unlock(v);
-	return j->result;
-}
-
 /* ---- power ----------------------------------------------------------- */
-
-/*
- * Whether this process may write the state directory: it holds the lock, or
- * locking is off.  Once release-lock-outgoing has handed the state to a
- * migration destination it may not, until PTM_LOCK_STORAGE or a command
- * takes the lock back (the migration failed).
- */
-static bool owns_state(const struct vtpm *v)
-{
-	return !v->cfg.lock || store_locked(v->store);
-}
 
 static void power_off(struct vtpm *v)
 {
@@ -135,26 +64,8 @@ static void power_off(struct vtpm *v)
 		log_info("state directory handed over: no TPM2_Shutdown into it");
 		orderly = false;
 	}
-	pthread_mutex_lock(&v->lib_lifecycle);
 	tpmlib_stop(&v->lib, orderly);
-	pthread_mutex_unlock(&v->lib_lifecycle);
 	set_running(v, false);
-}
-
-static ptm_res ensure_locked(struct vtpm *v, unsigned retries)
-{
-	int rc;
-
-	if (owns_state(v))
-		return TPM_SUCCESS;
-	rc = store_lock(v->store, retries);
-	if (rc < 0) {
-		log_err("cannot lock state directory %s: %s", v->store->dir,
-			rc == -EAGAIN ? "another process holds it"
-				      : strerror(-rc));
-		return TPM_FAIL;
-	}
-	return TPM_SUCCESS;
 }
 
 static ptm_res power_on(struct vtpm *v, uint32_t flags)
@@ -162,17 +73,12 @@ static ptm_res power_on(struct vtpm *v, uint32_t flags)
 	TPM_RESULT rc;
 
 	power_off(v);
-	rc = ensure_locked(v, 0);
+	rc = ensure_state_locked(v, 0);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&v->lib_lifecycle);
 	rc = tpmlib_start(&v->lib);
-	pthread_mutex_unlock(&v->lib_lifecycle);
 	if (rc) {
 		log_err("libtpms failed to start the TPM: 0x%x", rc);
-		pthread_mutex_lock(&v->lib_lifecycle);
-		TPMLIB_Terminate();
-		pthread_mutex_unlock(&v->lib_lifecycle);
 		return rc;
 	}
 	if (flags & PTM_INIT_FLAG_DELETE_VOLATILE)
@@ -181,48 +87,39 @@ static ptm_res power_on(struct vtpm *v, uint32_t flags)
 	return TPM_SUCCESS;
 }
 
-static void job_init(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = power_on(v, j->arg);
-}
-
-static void job_boot(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = power_on(v, 0);
-	if (j->result == TPM_SUCCESS && v->cfg.startup != STARTUP_NONE) {
-		j->result = tpmlib_startup(&v->lib, v->cfg.startup);
-		if (j->result)
-			log_err("TPM_Startup at start failed: 0x%x", j->result);
-	}
-}
-
-static void job_stop(struct vtpm *v, struct vtpm_job *j)
-{
-	power_off(v);
-	j->result = TPM_SUCCESS;
-}
-
 ptm_res vtpm_boot(struct vtpm *v)
 {
-	struct vtpm_job j = { .run = job_boot };
+	ptm_res rc;
 
 	if (!v->cfg.not_need_init && v->cfg.startup == STARTUP_NONE)
 		return TPM_SUCCESS;
-	return run_job(v, &j);
+	tpm_lock(v);
+	rc = power_on(v, 0);
+	if (rc == TPM_SUCCESS && v->cfg.startup != STARTUP_NONE) {
+		rc = tpmlib_startup(&v->lib, v->cfg.startup);
+		if (rc)
+			log_err("TPM_Startup at start failed: 0x%x", rc);
+	}
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_init(struct vtpm *v, uint32_t init_flags)
 {
-	struct vtpm_job j = { .run = job_init, .arg = init_flags };
+	ptm_res rc;
 
-	return run_job(v, &j);
+	tpm_lock(v);
+	rc = power_on(v, init_flags);
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_stop(struct vtpm *v)
 {
-	struct vtpm_job j = { .run = job_stop };
-
-	return run_job(v, &j);
+	tpm_lock(v);
+	power_off(v);
+	tpm_unlock_publishing(v);
+	return TPM_SUCCESS;
 }
 
 ptm_res vtpm_shutdown(struct vtpm *v)
@@ -244,7 +141,7 @@ int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 	uint32_t out_len = sizeof(err);
 
 	tpm_lock(v);
-	if (!v->running || ensure_locked(v, 0) != TPM_SUCCESS) {
+	if (!v->running || ensure_state_locked(v, 0) != TPM_SUCCESS) {
 		tpmlib_error_response(v->cfg.tpm2,
 				      v->cfg.tpm2 ? TPM2_RC_FAILURE : TPM_FAIL,
 				      err);
@@ -263,7 +160,7 @@ int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 	if (out_len > resp_size)
 		out_len = resp_size;
 	memcpy(resp, out, out_len);
-	tpm_unlock(v);
+	tpm_unlock_publishing(v);
 	return (int)out_len;
 }
 
@@ -319,7 +216,7 @@ ptm_res vtpm_cancel(struct vtpm *v)
 		rc = TPM_FAIL; /* libtpms' TPM 1.2 cannot cancel */
 	else if (v->in_command)
 		/* libtpms only raises a flag its long loops poll */
-		rc = TPMLIB_CancelCommand();
+		rc = tpmlib_cancel();
 	pthread_mutex_unlock(&v->lock);
 	return rc;
 }
@@ -333,308 +230,99 @@ ptm_res vtpm_get_config(struct vtpm *v, uint32_t *flags)
 
 ptm_res vtpm_get_info(struct vtpm *v, uint64_t flags, char **json)
 {
-	pthread_mutex_lock(&v->lib_lifecycle);
-	*json = TPMLIB_GetInfo((enum TPMLIB_InfoFlags)flags);
-	pthread_mutex_unlock(&v->lib_lifecycle);
+	*json = tpmlib_info(&v->lib, flags);
 	return *json ? TPM_SUCCESS : TPM_SIZE;
+}
+
+ptm_res vtpm_get_info_window(struct vtpm *v, uint64_t flags, uint32_t offset,
+			     char *buf, uint32_t size, uint32_t *len,
+			     uint32_t *total)
+{
+	char *json = NULL;
+	size_t whole, n;
+	ptm_res res;
+
+	*len = *total = 0;
+	res = vtpm_get_info(v, flags, &json);
+	if (res)
+		return res;
+	whole = strlen(json) + 1;
+	if (offset >= whole - 1) {
+		free(json);
+		return TPM_BAD_PARAMETER;
+	}
+	n = whole - offset;
+	if (n > size)
+		n = size;
+	memcpy(buf, json + offset, n);
+	*len = (uint32_t)n;
+	*total = (uint32_t)whole;
+	free(json);
+	return TPM_SUCCESS;
 }
 
 /* ---- control operations that need libtpms ------------------------------ */
 
-static void job_hash_start(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = v->running ? TPM_IO_Hash_Start() : TPM_BAD_ORDINAL;
-}
-
-static void job_hash_data(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = v->running ? TPM_IO_Hash_Data(j->data, j->len)
-			       : TPM_BAD_ORDINAL;
-}
-
-static void job_hash_end(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = v->running ? TPM_IO_Hash_End() : TPM_BAD_ORDINAL;
-}
-
 ptm_res vtpm_hash_start(struct vtpm *v)
 {
-	struct vtpm_job j = { .run = job_hash_start };
+	ptm_res rc;
 
-	return run_job(v, &j);
+	tpm_lock(v);
+	rc = v->running ? tpmlib_hash_start() : TPM_BAD_ORDINAL;
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_hash_data(struct vtpm *v, const uint8_t *data, uint32_t len)
 {
-	struct vtpm_job j = { .run = job_hash_data, .data = data, .len = len };
+	ptm_res rc;
 
-	return run_job(v, &j);
+	tpm_lock(v);
+	rc = v->running ? tpmlib_hash_data(data, len) : TPM_BAD_ORDINAL;
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_hash_end(struct vtpm *v)
 {
-	struct vtpm_job j = { .run = job_hash_end };
+	ptm_res rc;
 
-	return run_job(v, &j);
-}
-
-static void job_store_volatile(struct vtpm *v, struct vtpm_job *j)
-{
-	unsigned char *buf = NULL;
-	uint32_t len = 0;
-
-	if (!v->running) {
-		j->result = TPM_BAD_ORDINAL;
-		return;
-	}
-	/* as for a command: not into a directory another process owns */
-	j->result = ensure_locked(v, 0);
-	if (j->result)
-		return;
-	/* a volatile state newer than the permanent state on disk: no */
-	if (!tpmlib_flush(&v->lib)) {
-		j->result = TPM_IOERROR;
-		return;
-	}
-	j->result = TPMLIB_VolatileAll_Store(&buf, &len);
-	if (j->result == TPM_SUCCESS) {
-		int rc = store_save(v->store, STORE_VOLATILE, buf, len);
-
-		if (rc < 0) {
-			char path[PATH_MAX];
-
-			store_file_path(v->store, STORE_VOLATILE, path,
-					sizeof(path));
-			log_err("cannot write %s: %s", path, strerror(-rc));
-			j->result = TPM_IOERROR;
-		}
-	}
-	free(buf);
-}
-
-ptm_res vtpm_store_volatile(struct vtpm *v)
-{
-	struct vtpm_job j = { .run = job_store_volatile };
-
-	return run_job(v, &j);
-}
-
-static void job_reset_established(struct vtpm *v, struct vtpm_job *j)
-{
-	if (!v->running) {
-		j->result = TPM_BAD_ORDINAL;
-		return;
-	}
-	/* libtpms asks for the locality through the callback */
-	v->lib.locality = (uint8_t)j->arg;
-	j->result = TPM_IO_TpmEstablished_Reset();
+	tpm_lock(v);
+	rc = v->running ? tpmlib_hash_end() : TPM_BAD_ORDINAL;
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_reset_established(struct vtpm *v, uint8_t loc)
 {
-	struct vtpm_job j = { .run = job_reset_established, .arg = loc };
+	ptm_res rc = TPM_BAD_ORDINAL;
 
 	if (loc > 4)
 		return TPM_BAD_LOCALITY;
-	return run_job(v, &j);
-}
-
-static enum TPMLIB_StateType state_type(uint32_t type)
-{
-	switch (type) {
-	case PTM_BLOB_TYPE_PERMANENT:
-		return TPMLIB_STATE_PERMANENT;
-	case PTM_BLOB_TYPE_VOLATILE:
-		return TPMLIB_STATE_VOLATILE;
-	case PTM_BLOB_TYPE_SAVESTATE:
-		return TPMLIB_STATE_SAVE_STATE;
-	default:
-		return 0;
-	}
-}
-
-/* The savestate lives only in what libtpms last stored, not in its memory. */
-static int load_savestate(struct vtpm *v, uint8_t **data, size_t *len)
-{
-	struct store_cache *c = &v->store->cache[STORE_SAVESTATE];
-	int rc;
-
-	if (!c->valid) {
-		rc = store_load(v->store, STORE_SAVESTATE, data, len);
-		if (rc != -ENOENT)
-			return rc;
-	}
-	*len = c->data ? c->len : 0;
-	*data = malloc(*len ? *len : 1);
-	if (!*data)
-		return -ENOMEM;
-	if (*len)
-		memcpy(*data, c->data, *len);
-	return 0;
-}
-
-static void job_get_stateblob(struct vtpm *v, struct vtpm_job *j)
-{
-	enum TPMLIB_StateType st = state_type(j->arg);
-	unsigned char *plain = NULL;
-	uint32_t plain_len = 0;
-	size_t blob_len = 0;
-
-	if (!v->running) {
-		j->result = TPM_BAD_ORDINAL;
-		return;
-	}
-	if (st == TPMLIB_STATE_SAVE_STATE) {
-		size_t len = 0;
-
-		j->result = load_savestate(v, &plain, &len) < 0 ? TPM_IOERROR : 0;
-		plain_len = (uint32_t)len;
-	} else {
-		/* from libtpms' memory: the files may be behind or absent */
-		j->result = TPMLIB_GetState(st, &plain, &plain_len);
-	}
-	/*
-	 * No state of this kind (a TPM 2 rarely has a savestate): no blob.
-	 * The inner layer keeps the state key unless the client asked for it
-	 * decrypted; the migration key, if any, wraps it all.
-	 */
-	if (j->result == TPM_SUCCESS && plain_len) {
-		const struct crypt_key *inner =
-			j->flags & PTM_STATE_FLAG_DECRYPTED ? NULL : v->store->key;
-
-		j->result = blob_wrap_migration_key(plain, plain_len, inner,
-						    v->cfg.migration_key,
-						    &j->out, &blob_len);
-		j->out1 = inner ? PTM_STATE_FLAG_ENCRYPTED : 0;
-	}
-	if (j->result == TPM_SUCCESS)
-		j->out_len = (uint32_t)blob_len;
-	free(plain);
-	/*
-	 * The savestate blob is the last a migration source hands out: the
-	 * destination may now take the lock (shared storage).  A failed
-	 * migration takes it back with PTM_LOCK_STORAGE.
-	 */
-	if (j->result == TPM_SUCCESS && st == TPMLIB_STATE_SAVE_STATE &&
-	    v->cfg.release_lock_outgoing && store_locked(v->store)) {
-		store_unlock(v->store);
-		log_info("savestate handed out: state directory unlocked");
-	}
-}
-
-ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,
-			   uint8_t **blob, uint32_t *len, uint32_t *flags_out)
-{
-	struct vtpm_job j = { .run = job_get_stateblob, .arg = type,
-			      .flags = flags_in };
-
-	*blob = NULL;
-	*len = 0;
-	*flags_out = 0;
-	if (!state_type(type))
-		return TPM_BAD_PARAMETER;
-	if (run_job(v, &j) == TPM_SUCCESS) {
-		*blob = j.out;
-		*len = j.out_len;
-		*flags_out = j.out1;
-		log_debug("got %s state blob: %u bytes", blob_type_names[type],
-			  *len);
-	}
-	return j.result;
-}
-
-static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
-{
-	bool had_lock = store_locked(v->store);
-	uint8_t *plain = NULL;
-	size_t plain_len = 0;
-
-	if (v->running) {
-		j->result = TPM_BAD_ORDINAL;
-		return;
-	}
-	j->result = ensure_locked(v, 0);
-	if (j->result)
-		return;
-	j->result = blob_unwrap_migration_key(
-		j->data, j->len, j->flags & PTM_STATE_FLAG_ENCRYPTED,
-		v->store->key, v->cfg.migration_key, &plain, &plain_len);
-	if (j->result) {
-		log_err("refusing %s state blob: not a valid blob (0x%x)",
-			blob_type_names[j->arg], j->result);
-	} else {
-		/* an empty blob clears what an earlier SET left for INIT */
-		j->result = TPMLIB_SetState(state_type(j->arg),
-					    plain_len ? plain : NULL,
-					    (uint32_t)plain_len);
-		if (j->result)
-			log_err("libtpms refused the %s state blob: 0x%x",
-				blob_type_names[j->arg], j->result);
-	}
-	free(plain);
-	/*
-	 * --migration incoming takes the lock with the first blob.  Refusing
-	 * that blob takes nothing in: the directory stays its owner's, so the
-	 * source of a failed migration on shared storage gets it back at once
-	 * however long this process lives on.
-	 */
-	if (j->result && !had_lock) {
-		store_unlock(v->store);
-		log_info("blob refused: state directory left unlocked");
-	}
-}
-
-ptm_res vtpm_set_stateblob(struct vtpm *v, uint32_t type, uint32_t flags,
-			   const uint8_t *blob, uint32_t len)
-{
-	struct vtpm_job j = { .run = job_set_stateblob, .arg = type,
-			      .data = blob, .len = len, .flags = flags };
-
-	if (!state_type(type))
-		return TPM_BAD_PARAMETER;
-	if (len > VTPM_MAX_BLOB)
-		return TPM_SIZE;
-	return run_job(v, &j);
-}
-
-static void job_set_buffersize(struct vtpm *v, struct vtpm_job *j)
-{
-	uint32_t actual;
-
-	if (j->arg && v->running) {
-		j->result = TPM_BAD_ORDINAL;
-		return;
-	}
-	actual = TPMLIB_SetBufferSize(j->arg, &j->out2, &j->out3);
-	j->out1 = actual;
-	pthread_mutex_lock(&v->lock);
-	v->buffersize = actual;
-	pthread_mutex_unlock(&v->lock);
-	j->result = TPM_SUCCESS;
+	tpm_lock(v);
+	if (v->running)
+		rc = tpmlib_reset_established(&v->lib, loc);
+	tpm_unlock_publishing(v);
+	return rc;
 }
 
 ptm_res vtpm_set_buffersize(struct vtpm *v, uint32_t wanted, uint32_t *actual,
 			    uint32_t *min, uint32_t *max)
 {
-	struct vtpm_job j = { .run = job_set_buffersize, .arg = wanted };
+	ptm_res res = TPM_BAD_ORDINAL;
 
-	run_job(v, &j);
-	*actual = j.out1;
-	*min = j.out2;
-	*max = j.out3;
-	return j.result;
-}
-
-static void job_lock_storage(struct vtpm *v, struct vtpm_job *j)
-{
-	j->result = ensure_locked(v, j->arg);
-}
-
-ptm_res vtpm_lock_storage(struct vtpm *v, uint32_t retries)
-{
-	struct vtpm_job j = { .run = job_lock_storage, .arg = retries };
-
-	return run_job(v, &j);
+	*actual = *min = *max = 0;
+	tpm_lock(v);
+	/* 0 asks what it is, which a running TPM may answer too */
+	if (!wanted || !v->running) {
+		*actual = tpmlib_buffersize(wanted, min, max);
+		pthread_mutex_lock(&v->lock);
+		v->buffersize = *actual;
+		pthread_mutex_unlock(&v->lock);
+		res = TPM_SUCCESS;
+	}
+	tpm_unlock_publishing(v);
+	return res;
 }
 
 /* ---- life cycle ------------------------------------------------------- */
@@ -653,16 +341,16 @@ struct vtpm *vtpm_new(const struct vtpm_config *cfg, struct store *store,
 	v->exit_ctx = exit_ctx;
 	rc = tpmlib_setup(&v->lib, cfg->tpm2, store);
 	if (rc) {
+		tpmlib_release(&v->lib);
 		log_err("libtpms cannot provide a TPM %s: 0x%x",
 			cfg->tpm2 ? "2.0" : "1.2", rc);
 		free(v);
 		errno = ENOTSUP;
 		return NULL;
 	}
-	v->buffersize = TPMLIB_SetBufferSize(0, NULL, NULL);
+	v->buffersize = tpmlib_buffersize(0, NULL, NULL);
 	pthread_mutex_init(&v->tpm, NULL);
 	pthread_mutex_init(&v->lock, NULL);
-	pthread_mutex_init(&v->lib_lifecycle, NULL);
 	return v;
 }
 
@@ -674,6 +362,5 @@ void vtpm_free(struct vtpm *v)
 	tpmlib_release(&v->lib);
 	pthread_mutex_destroy(&v->tpm);
 	pthread_mutex_destroy(&v->lock);
-	pthread_mutex_destroy(&v->lib_lifecycle);
 	free(v);
 }

@@ -10,6 +10,10 @@
  * the TPM is free.  Those that do not (capabilities, locality, established
  * bit, cancel, config, info) never take that lock and answer at once, even
  * while a long command runs on another thread.
+ *
+ * vtpm.c holds power, the data path and the control operations;
+ * vtpm_state.c the state crossing the process's edge (state blobs, the
+ * volatile file, the state directory's lock).
  */
 #ifndef CUSE_TPM_VTPM_H
 #define CUSE_TPM_VTPM_H
@@ -80,6 +84,15 @@ ptm_res vtpm_set_buffersize(struct vtpm *v, uint32_t wanted, uint32_t *actual,
 			    uint32_t *min, uint32_t *max);
 /* libtpms' JSON, newly allocated. */
 ptm_res vtpm_get_info(struct vtpm *v, uint64_t flags, char **json);
+/*
+ * GET_INFO's paging: the window of libtpms' JSON (its NUL included) that
+ * starts at @offset, at most @size bytes of it into @buf; *len is the
+ * window's length, *total the whole's.  TPM_BAD_PARAMETER if @offset is at
+ * the NUL or past it (then, or on any error, *len = *total = 0).
+ */
+ptm_res vtpm_get_info_window(struct vtpm *v, uint64_t flags, uint32_t offset,
+			     char *buf, uint32_t size, uint32_t *len,
+			     uint32_t *total);
 ptm_res vtpm_lock_storage(struct vtpm *v, uint32_t retries);
 
 /* libtpms' largest command and response. */

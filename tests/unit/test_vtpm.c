@@ -239,6 +239,38 @@ static void info_is_libtpms_json(void)
 	finish(&f);
 }
 
+/* GET_INFO's paging, which both codecs use: windows add up to the JSON. */
+static void info_windows_page_the_json(void)
+{
+	static struct fixture f;
+	char *json = NULL, page[16], whole[4096];
+	uint32_t len, total, off = 0;
+
+	CHECK(start(&f, NULL));
+	CHECK_EQ(vtpm_get_info(f.v, 2, &json), 0);
+	CHECK(json && strlen(json) > 2 * sizeof(page) &&
+	      strlen(json) < sizeof(whole));
+	while (off < strlen(json)) {
+		CHECK_EQ(vtpm_get_info_window(f.v, 2, off, page, sizeof(page),
+					      &len, &total), 0);
+		CHECK_EQ(total, strlen(json) + 1);
+		CHECK(len > 0 && len <= sizeof(page) && off + len <= total);
+		memcpy(whole + off, page, len);
+		off += len;
+	}
+	CHECK_EQ(off, strlen(json) + 1);  /* the NUL came in the last window */
+	CHECK(memcmp(whole, json, off) == 0);
+	/* from the NUL on there is nothing to page */
+	CHECK_EQ(vtpm_get_info_window(f.v, 2, off - 1, page, sizeof(page), &len,
+				      &total), TPM_BAD_PARAMETER);
+	CHECK_EQ(len, 0);
+	CHECK_EQ(total, 0);
+	CHECK_EQ(vtpm_get_info_window(f.v, 2, 0xffffffff, page, sizeof(page),
+				      &len, &total), TPM_BAD_PARAMETER);
+	free(json);
+	finish(&f);
+}
+
 /*
  * Three blobs out of one TPM into a fresh one: extended PCRs, NV data, a
  * loaded transient key and an open session all come along.
@@ -605,7 +637,8 @@ static void shutdown_asks_to_exit(void)
 
 CHECK_MAIN(TEST(commands_need_init), TEST(locality_rules),
 	   TEST(hash_sequence_sets_established), TEST(buffer_size_clamps),
-	   TEST(info_is_libtpms_json), TEST(state_blobs_migrate),
+	   TEST(info_is_libtpms_json), TEST(info_windows_page_the_json),
+	   TEST(state_blobs_migrate),
 	   TEST(bad_blobs_change_nothing), TEST(nv_survives_restart),
 	   TEST(control_while_busy_and_cancel), TEST(release_lock_outgoing),
 	   TEST(handed_over_state_left_alone),
