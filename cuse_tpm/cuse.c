@@ -36,6 +36,7 @@ struct cuse_device {
 	struct vtpm *vtpm;
 	struct fuse_session *se;
 	char node[288];            /* /dev/<name> */
+	int dev_fd;                /* /dev, which --chroot may hide */
 	pthread_t loop_thread;
 	pthread_mutex_t lock;      /* the openers' state below and in opener */
 	struct opener *data_owner; /* holds the data path, or NULL */
@@ -625,7 +626,7 @@ static void dev_ioctl(fuse_req_t req, int cmd, void *arg,
 static void *probe_node(void *arg)
 {
 	struct cuse_device *d = arg;
-	int fd = open(d->node, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	int fd = openat(d->dev_fd, d->cfg->name, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	int err = fd < 0 ? -errno : 0;
 
 	/*
@@ -635,7 +636,8 @@ static void *probe_node(void *arg)
 	if (err == -EACCES || err == -EPERM) {
 		struct stat st;
 
-		if (stat(d->node, &st) == 0 && S_ISCHR(st.st_mode))
+		if (fstatat(d->dev_fd, d->cfg->name, &st, 0) == 0 &&
+		    S_ISCHR(st.st_mode))
 			err = 0;
 	}
 
@@ -792,7 +794,13 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	d->dev_fd = -1;
 	snprintf(d->node, sizeof(d->node), "/dev/%s", cfg->name);
+	d->dev_fd = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (d->dev_fd < 0) {
+		snprintf(err, errlen, "/dev: %s", strerror(errno));
+		goto fail;
+	}
 	if (lstat(d->node, &st) == 0) {
 		snprintf(err, errlen,
 			 "%s already exists: another vTPM or device uses that name",
@@ -833,6 +841,8 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 	}
 	return d;
 fail:
+	if (d->dev_fd >= 0)
+		close(d->dev_fd);
 	free(d);
 	return NULL;
 }
@@ -881,6 +891,8 @@ void cuse_device_free(struct cuse_device *d)
 	if (!d)
 		return;
 	fuse_session_destroy(d->se);
+	if (d->dev_fd >= 0)
+		close(d->dev_fd);
 	pthread_cond_destroy(&d->released);
 	pthread_mutex_destroy(&d->lock);
 	free(d);

@@ -36,6 +36,17 @@ struct tpmlib {
 TPM_RESULT tpmlib_setup(struct tpmlib *t, bool tpm2, struct store *store);
 void tpmlib_release(struct tpmlib *t);
 
+/*
+ * libtpms' own debug output into @fd from log level 5 up, as swtpm does
+ * (level - 4, lines after @prefix and four spaces); nothing below 5.
+ */
+void tpmlib_debug(int fd, unsigned level, const char *prefix);
+
+/* Outside a running TPM (the --print-* probes): whether libtpms has that
+ * TPM version, and its TPMLIB_GetInfo() JSON (free()) or NULL. */
+bool tpmlib_has_version(bool tpm2);
+char *tpmlib_info(bool tpm2, unsigned flags);
+
 TPM_RESULT tpmlib_start(struct tpmlib *t);
 /* Ends the TPM; first sends TPM2_Shutdown(SU_STATE) if @orderly. */
 void tpmlib_stop(struct tpmlib *t, bool orderly);
