@@ -45,7 +45,7 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy \
 	udev systemd tpm-udev python3 shellcheck groff-base man-db \
 	clang libclang-rt-14-dev dmsetup e2fsprogs util-linux libseccomp-dev \
-	debhelper
+	debhelper libvirt-daemon-system libvirt-clients
 
 .PHONY: all check lint deps run demo-vm check-nested install clean asan bench
 

@@ -63,6 +63,8 @@ stage "storage faults, ASan/UBSan daemon" python3 tests/unit/test_faults.py "$BU
 stage "load on the socket channel" tests/unit/test_load_socket.sh "$BUILD"
 stage "valgrind: the socket daemon under load" tests/unit/test_load_socket.sh "$BUILD" valgrind
 stage "QEMU -tpmdev emulator on our socket" tests/qemu/emulator.sh
+stage "libvirt: cuse_tpm as swtpm (manufacture, managedsave, 1.2, encrypted)" \
+	tests/libvirt/libvirt.sh "$BUILD"
 BUILD=$BUILD stage "QEMU live migration: cuse_tpm and swtpm, both ways" python3 tests/qemu/migrate.py
 stage "Debian package" tests/unit/test_deb.sh
 # a results directory of its own: a benchmark may use the default meanwhile
