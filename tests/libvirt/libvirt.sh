@@ -54,15 +54,18 @@ kernel=$(tests/vm/vm.sh image tests/libvirt/guest-init.sh "$TMP/initrd.cpio.gz")
 	exit 1
 }
 cp "$kernel" "$TMP/vmlinuz" && chmod 0644 "$TMP/vmlinuz" "$TMP/initrd.cpio.gz"
+# the links `make install-swtpm-compat` makes, to the built programs
+make -s install-swtpm-compat SWTPM_COMPAT_DIR="$TMP/compat" SBINDIR="$BUILD" \
+	BINDIR="$BUILD" SYSTEMDUNITDIR="$TMP/units" >/dev/null ||
+	fail install-swtpm-compat "make install-swtpm-compat failed"
+# and ahead of them a `swtpm` that notes each command line (swtpm_setup's
+# and libvirt's) before it becomes the installed one
 mkdir -p "$TMP/bin"
-# `swtpm` notes each command line (swtpm_setup's and libvirt's) and becomes
-# cuse_tpm under swtpm's name, as the installed link would
 install -m 0666 /dev/null "$TMP/swtpm.calls"
-printf '#!/bin/bash\necho "$*" >>"%s"\nexec -a swtpm "%s" "$@"\n' \
-	"$TMP/swtpm.calls" "$BUILD/cuse_tpm" >"$TMP/bin/swtpm"
+printf '#!/bin/bash\necho "$*" >>"%s"\nexec "%s" "$@"\n' \
+	"$TMP/swtpm.calls" "$TMP/compat/swtpm" >"$TMP/bin/swtpm"
 chmod 0755 "$TMP/bin/swtpm"
-ln -s "$BUILD/cuse_tpm_ioctl" "$TMP/bin/swtpm_ioctl"
-export PATH="$TMP/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+export PATH="$TMP/bin:$TMP/compat:/usr/sbin:/usr/bin:/sbin:/bin"
 virtlogd -d -p "$TMP/virtlogd.pid"
 libvirtd -d -p "$TMP/libvirtd.pid"
 for ((i = 0; i < 100; i++)); do virsh version >/dev/null 2>&1 && break; sleep 0.1; done
