@@ -149,6 +149,18 @@ else
 	fail tpm12-served-with-certificate-indices "$(tail -n 3 "$TMP/serve.log" "$TMP/serve.out" | tr '\n' ' ')"
 fi
 
+# --not-overwrite asks --print-states (here for a TPM 1.2) and keeps the
+# state; --reconfigure of the PCR banks rewrites a TPM 2.0's
+sum=$(sha256sum <"$TMP/tpm12/tpm-00.permall")
+setup tpm12b "$TMP/tpm12" --pwdfile "$TMP/pwd" --not-overwrite
+check swtpm_setup-not-overwrite-sees-our-states "$(tail -n 2 "$TMP/tpm12b.setup.log" | tr '\n' ' ')" \
+	sh -c "grep -q 'Not overwriting' '$TMP/tpm12b.setup.log' &&
+		[ \"\$(sha256sum <'$TMP/tpm12/tpm-00.permall')\" = '$sum' ]"
+swtpm_setup --tpm "$OURS socket" --tpm2 --config "$TMP/setup.conf" --tpmstate "$TMP/tpm2" \
+	--reconfigure --pcr-banks sha1 --logfile "$TMP/reconf.log" >/dev/null 2>&1
+check swtpm_setup-reconfigures-pcr-banks "$(tail -n 2 "$TMP/reconf.log" | tr '\n' ' ')" \
+	grep -q 'Successfully activated PCR banks sha1 ' "$TMP/reconf.log"
+
 # --- finding 1: swtpm's syntax, swtpm's TPM 1.2 default ----------------------
 mkdir -p "$TMP/f1"
 if serve "$TMP/f1"; then
