@@ -43,7 +43,7 @@ cleanup() {
 		[ -s "$TMP/$d.pid" ] && kill "$(cat "$TMP/$d.pid")" 2>/dev/null
 	done
 	sleep 0.5
-	rm -rf "$TMP"
+	rm -rf "$TMP" /var/log/swtpm/libvirt/qemu/"$TAG"-* /var/log/libvirt/qemu/"$TAG"-*
 }
 trap cleanup EXIT
 export LIBVIRT_DEFAULT_URI=qemu:///system
