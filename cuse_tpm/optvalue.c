@@ -379,84 +379,85 @@ static bool value_is(const struct subopt *p, const char *s)
 	return p->value && !strcmp(p->value, s);
 }
 
+/* format=, mode=, remove=, kdf=: how the key is read or derived. */
+static int key_settings(struct subopts *so, struct crypt_key_spec *spec,
+			char *err, size_t errlen)
+{
+	const struct subopt *format = subopts_find(so, "format");
+	const struct subopt *mode = subopts_find(so, "mode");
+	const struct subopt *remove = subopts_find(so, "remove");
+	const struct subopt *kdf = subopts_find(so, "kdf");
+	bool pwd = spec->source == CRYPT_PWD_FILE || spec->source == CRYPT_PWD_FD;
+	bool by_fd = spec->source == CRYPT_KEY_FD || spec->source == CRYPT_PWD_FD;
+
+	/* what swtpm would silently ignore hides a mistake: refuse it */
+	if (format && pwd)
+		return fail_with(err, errlen, "format= applies to file= and fd= "
+				 "only; a passphrase has no format");
+	if (kdf && !pwd)
+		return fail_with(err, errlen,
+				 "kdf= applies to pwdfile= and pwdfd= only");
+	if (remove && by_fd)
+		return fail_with(err, errlen,
+				 "remove applies to file= and pwdfile= only");
+	if (format && value_is(format, "binary"))
+		spec->format = CRYPT_FORMAT_BINARY;
+	else if (format && !value_is(format, "hex"))
+		return fail_with(err, errlen, "format= must be hex or binary");
+	if (mode && value_is(mode, "aes-256-cbc"))
+		spec->key_len = 32;
+	else if (mode && !value_is(mode, "aes-cbc") &&
+		 !value_is(mode, "aes-128-cbc"))
+		return fail_with(err, errlen, "mode= must be aes-cbc, "
+				 "aes-128-cbc or aes-256-cbc");
+	if (remove && subopt_bool(remove, &spec->remove) < 0)
+		return fail_with(err, errlen, "remove= must be true or false");
+	if (kdf && value_is(kdf, "sha512"))
+		spec->kdf = CRYPT_KDF_SHA512;
+	else if (kdf && !value_is(kdf, "pbkdf2"))
+		return fail_with(err, errlen, "kdf= must be pbkdf2 or sha512");
+	return 0;
+}
+
+/* Every item but the flag "remove" is key=value. */
+static int key_values_given(const struct subopts *so, char *err,
+			    size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < so->n; i++)
+		if (!so->item[i].value && strcmp(so->item[i].key, "remove"))
+			return fail_with(err, errlen, "%s needs a value",
+					 so->item[i].key);
+	return 0;
+}
+
 int options_parse_key(const char *arg, struct crypt_key_spec *spec,
 		      char *err, size_t errlen)
 {
 	struct subopts so;
-	struct subopt *format, *mode, *remove, *kdf;
-	bool pwd, by_fd;
-	int rc = -1;
+	size_t i;
+	int rc;
 
 	memset(spec, 0, sizeof(*spec));
 	spec->fd = -1;
 	spec->format = CRYPT_FORMAT_HEX;
 	spec->key_len = 16;
 	spec->kdf = CRYPT_KDF_PBKDF2;
-	if (!arg || !*arg) {
-		fail_with(err, errlen, "needs a value such as file=PATH or "
-			  "pwdfile=PATH");
-		return -1;
-	}
-	if (subopts_split(&so, arg, err, errlen) < 0)
-		goto out;
-	for (size_t i = 0; i < so.n; i++) {
-		if (!so.item[i].value && strcmp(so.item[i].key, "remove")) {
-			fail_with(err, errlen, "%s needs a value", so.item[i].key);
-			goto out;
-		}
-	}
-	if (key_source(&so, spec, err, errlen) < 0)
-		goto out;
-	pwd = spec->source == CRYPT_PWD_FILE || spec->source == CRYPT_PWD_FD;
-	by_fd = spec->source == CRYPT_KEY_FD || spec->source == CRYPT_PWD_FD;
-	format = subopts_find(&so, "format");
-	mode = subopts_find(&so, "mode");
-	remove = subopts_find(&so, "remove");
-	kdf = subopts_find(&so, "kdf");
-	/* what swtpm would silently ignore hides a mistake: refuse it */
-	if (format && pwd) {
-		fail_with(err, errlen, "format= applies to file= and fd= only; "
-			  "a passphrase has no format");
-		goto out;
-	}
-	if (kdf && !pwd) {
-		fail_with(err, errlen, "kdf= applies to pwdfile= and pwdfd= only");
-		goto out;
-	}
-	if (remove && by_fd) {
-		fail_with(err, errlen, "remove applies to file= and pwdfile= only");
-		goto out;
-	}
-	if (format && value_is(format, "binary"))
-		spec->format = CRYPT_FORMAT_BINARY;
-	else if (format && !value_is(format, "hex")) {
-		fail_with(err, errlen, "format= must be hex or binary");
-		goto out;
-	}
-	if (mode && value_is(mode, "aes-256-cbc"))
-		spec->key_len = 32;
-	else if (mode && !value_is(mode, "aes-cbc") &&
-		 !value_is(mode, "aes-128-cbc")) {
-		fail_with(err, errlen, "mode= must be aes-cbc, aes-128-cbc or "
-			  "aes-256-cbc");
-		goto out;
-	}
-	if (remove && subopt_bool(remove, &spec->remove) < 0) {
-		fail_with(err, errlen, "remove= must be true or false");
-		goto out;
-	}
-	if (kdf && value_is(kdf, "sha512"))
-		spec->kdf = CRYPT_KDF_SHA512;
-	else if (kdf && !value_is(kdf, "pbkdf2")) {
-		fail_with(err, errlen, "kdf= must be pbkdf2 or sha512");
-		goto out;
-	}
-	rc = 0;
-	for (size_t i = 0; i < so.n && rc == 0; i++)
+	if (!arg || !*arg)
+		return fail_with(err, errlen, "needs a value such as file=PATH "
+				 "or pwdfile=PATH");
+	rc = subopts_split(&so, arg, err, errlen);
+	if (rc == 0)
+		rc = key_values_given(&so, err, errlen);
+	if (rc == 0)
+		rc = key_source(&so, spec, err, errlen);
+	if (rc == 0)
+		rc = key_settings(&so, spec, err, errlen);
+	for (i = 0; i < so.n && rc == 0; i++)
 		if (!so.item[i].used)
 			rc = fail_with(err, errlen, "unknown parameter '%s'",
 				       so.item[i].key);
-out:
 	free(so.copy);
 	return rc;
 }
