@@ -399,8 +399,8 @@ static int serve(struct daemon *d)
 	/*
 	 * The lock is ours before any state is read, and in this process.
 	 * As in swtpm, --migration incoming postpones it until state arrives,
-	 * and release-lock-outgoing without not-need-init until PTM_INIT (a
-	 * migration's destination starts before the source lets go).
+	 * and release-lock-outgoing without not-need-init until PTM_INIT:
+	 * until then nothing reads or writes the state.
 	 */
 	if (o->tpm.lock && !o->tpm.incoming &&
 	    (o->tpm.not_need_init || !o->tpm.release_lock_outgoing)) {
