@@ -125,7 +125,7 @@ why() {
 start() { # NAME: starts it and waits for its first ticks
 	local out
 	if ! out=$(virsh start "$TAG-$1" 2>&1); then
-		fail "$1-start" "$out $(why "$1")"
+		fail "$1-start" "$(printf '%s ' "$out" | tr '\n' ' ') $(why "$1")"
 		return 1
 	fi
 	wait_ticks "$1" 2 || { fail "$1-boot" "no ticks: $(why "$1")"; return 1; }
