@@ -297,6 +297,13 @@ static int finish(struct options *o, char *err, size_t errlen)
 {
 	if (!o->tpm_chosen)
 		o->tpm.tpm2 = !o->swtpm_defaults;
+	/* swtpm's unixio sockets are 0770 unless mode= says otherwise */
+	if (o->swtpm_defaults && o->ctrl.type == ENDPOINT_UNIX && o->ctrl.path &&
+	    !o->ctrl.mode)
+		o->ctrl.mode = 0770;
+	if (o->swtpm_defaults && o->data.type == ENDPOINT_UNIX && o->data.path &&
+	    !o->data.mode)
+		o->data.mode = 0770;
 	if (!o->state_dir)
 		o->state_dir = getenv("TPM_PATH");
 	if (o->action == ACTION_PRINT_STATES && !o->state_dir)

@@ -156,6 +156,7 @@ static void swtpm_dialect_defaults_to_tpm12(void)
 		       "type=unixio,path=/c"),
 		 0);
 	CHECK(!o.tpm.tpm2 && o.mode == MODE_SOCKET && o.foreground);
+	CHECK_EQ(o.ctrl.mode, 0770); /* swtpm's default for unixio sockets */
 	CHECK_EQ(PARSE(&o, err, "cuse", "-n", "v", "--tpmstate", "dir=/x"), 0);
 	CHECK(!o.tpm.tpm2 && o.mode == MODE_CUSE && !o.foreground);
 	CHECK_EQ(PARSE(&o, err, "chardev", "--tpmstate", "dir=/x", "--ctrl",
@@ -173,6 +174,10 @@ static void swtpm_dialect_defaults_to_tpm12(void)
 	/* the bare form keeps its TPM 2.0 */
 	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x"), 0);
 	CHECK(o.tpm.tpm2 && o.mode == MODE_BARE);
+	CHECK_EQ(PARSE(&o, err, "--ctrl", "type=unixio,path=/c,mode=0600",
+		       "--server", "type=unixio,path=/d", "--tpmstate", "dir=/x"),
+		 0);
+	CHECK(o.ctrl.mode == 0600 && o.data.mode == 0); /* bare: the umask's */
 	CHECK_EQ(PARSE(&o, err, "cuse", "--tpmstate", "dir=/x"), -1);
 	CHECK(strstr(err, "cuse: -n NAME"));
 	options_free(&o);
