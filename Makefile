@@ -29,11 +29,12 @@ LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CLIENT_SRCS := cuse_tpm/io.c cuse_tpm_ioctl/client.c
 # The core and its parts, shared by the daemon and the native unit tests.
 CORE_SRCS := cuse_tpm/log.c $(CLIENT_SRCS) cuse_tpm/crypt.c cuse_tpm/blob.c cuse_tpm/store.c \
-	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/vtpm_state.c cuse_tpm/options.c cuse_tpm/ctrl.c \
+	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/vtpm_state.c cuse_tpm/subopt.c cuse_tpm/optvalue.c \
+	cuse_tpm/options.c cuse_tpm/ctrl.c \
 	cuse_tpm/server.c cuse_tpm/sandbox.c
 # The CUSE front end's data path and ioctl codec; cuse.c is its session.
 CUSE_SRCS := cuse_tpm/cuse_dev.c cuse_tpm/cuse_ioctl.c
-DAEMON_SRCS := $(CORE_SRCS) $(CUSE_SRCS) cuse_tpm/cuse.c cuse_tpm/notify.c cuse_tpm/main.c
+DAEMON_SRCS := $(CORE_SRCS) $(CUSE_SRCS) cuse_tpm/cuse.c cuse_tpm/notify.c cuse_tpm/probe.c cuse_tpm/main.c
 # The admin tool: its command line on top of the client.
 TOOL_CLI_SRCS := cuse_tpm_ioctl/main.c cuse_tpm_ioctl/commands.c cuse_tpm_ioctl/report.c
 TOOL_SRCS := $(TOOL_CLI_SRCS) $(CLIENT_SRCS)
@@ -51,7 +52,7 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy \
 	udev systemd tpm-udev python3 shellcheck groff-base man-db \
 	clang libclang-rt-14-dev dmsetup e2fsprogs util-linux libseccomp-dev \
-	debhelper
+	debhelper libvirt-daemon-system libvirt-clients
 
 .PHONY: all check lint deps run demo-vm check-nested install clean asan bench
 

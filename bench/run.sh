@@ -100,7 +100,7 @@ stop_vtpm() { stop_pidfile "/tmp/$1.pid" "/dev/$1"; }
 set_server_args() { # KIND DIR SOCKET
 	case $1 in
 	swtpm) server_args=(swtpm socket --tpm2 --daemon) ;;
-	socket) server_args=("$daemon" socket --daemon) ;;
+	socket) server_args=("$daemon" socket --tpm2 --daemon) ;;
 	esac
 	server_args+=(--tpmstate "dir=$2" --pid "file=$2.pid"
 		--server "type=unixio,path=$3" --ctrl "type=unixio,path=$3.ctrl"

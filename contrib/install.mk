@@ -38,7 +38,38 @@ SYSTEMDUNITDIR ?= $(if $(filter /usr /usr/,$(PREFIX)),$(distro_unitdir),$(PREFIX
 # Generated at install time, so PREFIX and SBINDIR are the ones given then.
 EXTRA_GEN := $(BUILD)/contrib
 
-.PHONY: install-extra uninstall-extra lint-extra
+.PHONY: install-extra uninstall-extra lint-extra install-swtpm-compat \
+	uninstall-swtpm-compat
+
+# Installing as swtpm (make install install-swtpm-compat): the links
+# `swtpm` and `swtpm_ioctl` to our programs in a directory of their own,
+# and systemd drop-ins that put it first in the PATH of libvirtd and
+# virtqemud, which is where libvirt looks for swtpm (swtpm_setup, Debian's,
+# then finds our swtpm the same way).  Debian's /usr/bin/swtpm stays as it
+# is; uninstall-swtpm-compat and a daemon restart undo it all.
+SWTPM_COMPAT_DIR ?= $(PREFIX)/lib/cuse-tpm/swtpm-compat
+SWTPM_COMPAT_PATH = $(SWTPM_COMPAT_DIR):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+SWTPM_COMPAT_UNITS := libvirtd virtqemud
+
+install-swtpm-compat:
+	install -d $(DESTDIR)$(SWTPM_COMPAT_DIR)
+	ln -sfn $(SBINDIR)/cuse_tpm $(DESTDIR)$(SWTPM_COMPAT_DIR)/swtpm
+	ln -sfn $(BINDIR)/cuse_tpm_ioctl $(DESTDIR)$(SWTPM_COMPAT_DIR)/swtpm_ioctl
+	for u in $(SWTPM_COMPAT_UNITS); do \
+		install -d $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.service.d && \
+		printf '# cuse_tpm serves the vTPMs libvirt starts as swtpm\n[Service]\nEnvironment=PATH=%s\n' \
+			'$(SWTPM_COMPAT_PATH)' \
+			>$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.service.d/cuse-tpm-swtpm.conf || exit 1; \
+	done
+	@if [ -z "$(DESTDIR)" ]; then \
+		echo "Now run: systemctl daemon-reload; systemctl try-restart libvirtd virtqemud"; \
+	fi
+
+uninstall-swtpm-compat:
+	rm -f $(DESTDIR)$(SWTPM_COMPAT_DIR)/swtpm $(DESTDIR)$(SWTPM_COMPAT_DIR)/swtpm_ioctl
+	for u in $(SWTPM_COMPAT_UNITS); do \
+		rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.service.d/cuse-tpm-swtpm.conf; \
+	done
 
 install-extra:
 	@mkdir -p $(EXTRA_GEN)

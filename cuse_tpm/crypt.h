@@ -35,7 +35,10 @@ enum crypt_key_source {
 enum crypt_key_format { CRYPT_FORMAT_HEX, CRYPT_FORMAT_BINARY };
 enum crypt_kdf { CRYPT_KDF_PBKDF2, CRYPT_KDF_SHA512 };
 
-/* A parsed option value: where the key comes from, nothing read yet. */
+/*
+ * A parsed --key / --migration-key value (options_parse_key() in
+ * options.h): where the key comes from, nothing read yet.
+ */
 struct crypt_key_spec {
 	enum crypt_key_source source;
 	char path[PATH_MAX];          /* file= / pwdfile= */
@@ -45,16 +48,6 @@ struct crypt_key_spec {
 	enum crypt_kdf kdf;           /* pwdfile= / pwdfd=; default pbkdf2 */
 	bool remove;                  /* unlink the file once read */
 };
-
-/*
- * Parses "file=PATH|fd=N[,format=hex|binary][,mode=M][,remove[=BOOL]]" or
- * "pwdfile=PATH|pwdfd=N[,mode=M][,remove[=BOOL]][,kdf=sha512|pbkdf2]" with
- * M one of aes-cbc, aes-128-cbc, aes-256-cbc.  No I/O.  Returns 0, or -1
- * with a one-line reason in @err.  Stricter than swtpm: exactly one source,
- * no repeated or unknown parameters, none that the source would ignore.
- */
-int crypt_key_spec_parse(const char *arg, struct crypt_key_spec *spec,
-			 char *err, size_t errlen);
 
 /*
  * Reads the key (or passphrase) the spec names and fills @key.  A key file

@@ -29,6 +29,7 @@ struct cuse_device {
 	struct cuse_dev path;      /* the data path of /dev/<name> */
 	struct fuse_session *se;
 	char node[288];            /* /dev/<name> */
+	int dev_fd;                /* /dev, which --chroot may hide */
 	pthread_t loop_thread;
 	cuse_ready_fn ready;
 	void *ready_ctx;
@@ -51,7 +52,7 @@ static void node_open(fuse_req_t req, struct fuse_file_info *fi)
 static void *probe_node(void *arg)
 {
 	struct cuse_device *d = arg;
-	int fd = open(d->node, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	int fd = openat(d->dev_fd, d->cfg->name, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	int err = fd < 0 ? -errno : 0;
 
 	/*
@@ -61,7 +62,8 @@ static void *probe_node(void *arg)
 	if (err == -EACCES || err == -EPERM) {
 		struct stat st;
 
-		if (stat(d->node, &st) == 0 && S_ISCHR(st.st_mode))
+		if (fstatat(d->dev_fd, d->cfg->name, &st, 0) == 0 &&
+		    S_ISCHR(st.st_mode))
 			err = 0;
 	}
 
@@ -217,7 +219,13 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	d->dev_fd = -1;
 	snprintf(d->node, sizeof(d->node), "/dev/%s", cfg->name);
+	d->dev_fd = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (d->dev_fd < 0) {
+		snprintf(err, errlen, "/dev: %s", strerror(errno));
+		goto fail;
+	}
 	if (lstat(d->node, &st) == 0) {
 		snprintf(err, errlen,
 			 "%s already exists: another vTPM or device uses that name",
@@ -258,6 +266,8 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 	}
 	return d;
 fail:
+	if (d->dev_fd >= 0)
+		close(d->dev_fd);
 	free(d);
 	return NULL;
 }
@@ -306,6 +316,8 @@ void cuse_device_free(struct cuse_device *d)
 	if (!d)
 		return;
 	fuse_session_destroy(d->se);
+	if (d->dev_fd >= 0)
+		close(d->dev_fd);
 	cuse_dev_destroy(&d->path);
 	free(d);
 }

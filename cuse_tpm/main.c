@@ -8,6 +8,7 @@
 #include "log.h"
 #include "notify.h"
 #include "options.h"
+#include "probe.h"
 #include "sandbox.h"
 #include "server.h"
 #include "store.h"
@@ -48,6 +49,10 @@ struct daemon {
 	pthread_t main_thread;
 	int pid_fd;       /* the pid file, open before the sandbox, or -1 */
 	char state_dir[PATH_MAX];
+	uid_t uid;        /* --runas, looked up before --chroot */
+	gid_t gid;
+	gid_t groups[256];
+	size_t ngroups;
 };
 
 /* Before readiness, failures go to the terminal that started us. */
@@ -253,78 +258,39 @@ static void wait_for_exit(void)
 }
 
 /*
- * swtpm's JSON, so libvirt and other tools that probe swtpm probe us alike;
- * only features this build really has are listed.
+ * --runas: the user and its groups are looked up while /etc is ours to
+ * read (before --chroot), and taken once root's work is done.
  */
-static int print_capabilities(void)
+static int find_user(struct daemon *d)
 {
-	static const char *const features[] = {
-		"tpm-1.2",
-		"tpm-2.0",
-		"flags-opt-startup",
-		"flags-opt-disable-auto-shutdown",
-		"ctrl-opt-terminate",
-		"cmdarg-print-states",
-		"cmdarg-key-fd",
-		"cmdarg-pwd-fd",
-		"cmdarg-migration",
-		"nvram-backend-dir",
-		"tpmstate-opt-lock",
-		"cmdarg-seccomp",
-	};
-	size_t i;
+	const struct passwd *pw = getpwnam(d->opts.runas);
+	int n = (int)(sizeof(d->groups) / sizeof(d->groups[0]));
 
-	printf("{ \"type\": \"swtpm\", \"features\": [ ");
-	for (i = 0; i < sizeof(features) / sizeof(features[0]); i++)
-		printf("%s\"%s\"", i ? ", " : "", features[i]);
-	printf(" ], \"version\": \"%s\" }\n", CUSE_TPM_VERSION);
-	return 0;
-}
-
-/* swtpm's --print-states: which blobs the state directory holds. */
-static int print_states(const struct options *o)
-{
-	static const char *const names[] = { "permall", "volatilestate",
-					     "savestate" };
-	const char *sep = "";
-	char path[PATH_MAX];
-	struct stat st;
-	size_t i;
-
-	printf("{ \"type\": \"swtpm\", \"states\": [");
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s-00.%s", o->state_dir,
-			 o->tpm.tpm2 ? "tpm2" : "tpm", names[i]);
-		if (stat(path, &st) < 0) {
-			if (errno == ENOENT)
-				continue;
-			fprintf(stderr, "cuse_tpm: %s: %s\n", path, strerror(errno));
-			return 1;
-		}
-		printf("%s {\"name\": \"%s\", \"size\": %lld}", sep, names[i],
-		       (long long)st.st_size);
-		sep = ",";
+	if (!pw) {
+		report_failure(d, "--runas: no such user '%s'", d->opts.runas);
+		return -1;
 	}
-	printf("%s] }\n", *sep ? " " : "");
+	d->uid = pw->pw_uid;
+	d->gid = pw->pw_gid;
+	if (getgrouplist(pw->pw_name, pw->pw_gid, d->groups, &n) < 0) {
+		report_failure(d, "--runas %s: too many groups", d->opts.runas);
+		return -1;
+	}
+	d->ngroups = (size_t)n;
 	return 0;
 }
 
 /*
- * --runas: root is needed only to open /dev/cuse and bind sockets; the
- * state directory is opened (or created) afterwards, as the user.  Dropping
- * the uid drops every capability.
+ * Root is needed only to open /dev/cuse and bind sockets; the state
+ * directory is opened (or created) afterwards, as the user.  Dropping the
+ * uid drops every capability.
  */
 static int drop_privileges(struct daemon *d)
 {
 	const char *user = d->opts.runas;
-	struct passwd *pw = getpwnam(user);
 
-	if (!pw) {
-		report_failure(d, "--runas: no such user '%s'", user);
-		return -1;
-	}
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
+	if (setgroups(d->ngroups, d->groups) < 0 || setgid(d->gid) < 0 ||
+	    setuid(d->uid) < 0) {
 		report_failure(d, "cannot become %s: %s", user, strerror(errno));
 		return -1;
 	}
@@ -332,7 +298,24 @@ static int drop_privileges(struct daemon *d)
 		report_failure(d, "could regain root after --runas %s", user);
 		return -1;
 	}
-	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
+	log_info("running as %s (uid %u)", user, (unsigned)d->uid);
+	return 0;
+}
+
+/*
+ * --chroot, once /dev/cuse is open and the node made: the jail needs no
+ * /dev at all.  Every later path (--tpmstate, --pid, --key files, socket
+ * paths) is inside it, as in swtpm; the log is already open.
+ */
+static int enter_chroot(struct daemon *d)
+{
+	const char *dir = d->opts.chroot_dir;
+
+	if (chdir(dir) < 0 || chroot(".") < 0 || chdir("/") < 0) {
+		report_failure(d, "--chroot %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	log_info("changed root to %s", dir);
 	return 0;
 }
 
@@ -341,7 +324,9 @@ static int confine_files(struct daemon *d)
 {
 	const struct sandbox_paths paths = {
 		.state_dir = d->state_dir,
-		.node = d->dev ? cuse_device_node(d->dev) : NULL,
+		/* in a --chroot jail the node is out of sight, and unneeded */
+		.node = d->dev && !d->opts.chroot_dir ? cuse_device_node(d->dev)
+						      : NULL,
 		.removed = {
 			d->opts.pid_file,
 			d->opts.ctrl.type == ENDPOINT_UNIX ? d->opts.ctrl.path : NULL,
@@ -365,35 +350,36 @@ static int serve(struct daemon *d)
 	char err[512];
 	int rc;
 
+	if (o->runas && find_user(d) < 0)
+		return 1;
+	if (o->dev.name) {
+		d->dev = cuse_device_new(&o->dev, on_device_ready, d, err,
+					 sizeof(err));
+		/* the node, and its --node owner and mode, while still root */
+		if (!d->dev ||
+		    cuse_device_create_node(d->dev, err, sizeof(err)) < 0) {
+			report_failure(d, "%s", err);
+			goto out;
+		}
+	}
+	if (o->chroot_dir && enter_chroot(d) < 0)
+		goto out;
 	if ((o->has_key &&
 	     crypt_key_load(&o->key_spec, &d->file_key, err, sizeof(err)) < 0) ||
 	    (o->has_migration_key &&
 	     crypt_key_load(&o->migration_key_spec, &d->migration_key, err,
 			    sizeof(err)) < 0)) {
 		report_failure(d, "%s", err);
-		return 1;
+		goto out;
 	}
 	if (o->has_migration_key)
 		d->opts.tpm.migration_key = &d->migration_key;
-	if (o->dev.name) {
-		d->dev = cuse_device_new(&o->dev, on_device_ready, d, err,
-					 sizeof(err));
-		if (!d->dev) {
-			report_failure(d, "%s", err);
-			goto out;
-		}
-	}
 	if (o->ctrl.type != ENDPOINT_NONE || o->data.type != ENDPOINT_NONE) {
 		d->srv = server_new(&o->ctrl, &o->data, err, sizeof(err));
 		if (!d->srv) {
 			report_failure(d, "%s", err);
 			goto out;
 		}
-	}
-	/* the node, and its --node owner and mode, while we are still root */
-	if (d->dev && cuse_device_create_node(d->dev, err, sizeof(err)) < 0) {
-		report_failure(d, "%s", err);
-		goto out;
 	}
 	/* root was for /dev/cuse and the sockets; the state is the user's */
 	if (o->runas && drop_privileges(d) < 0)
@@ -409,8 +395,14 @@ static int serve(struct daemon *d)
 		d->store.key = &d->file_key;
 	if (!realpath(o->state_dir, d->state_dir))
 		snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
-	/* the lock is ours before any state is read, and in this process */
-	if (o->tpm.lock && !o->tpm.incoming) {
+	/*
+	 * The lock is ours before any state is read, and in this process.
+	 * As in swtpm, --migration incoming postpones it until state arrives,
+	 * and release-lock-outgoing without not-need-init until PTM_INIT:
+	 * until then nothing reads or writes the state.
+	 */
+	if (o->tpm.lock && !o->tpm.incoming &&
+	    (o->tpm.not_need_init || !o->tpm.release_lock_outgoing)) {
 		rc = store_lock(&d->store, 0);
 		if (rc < 0) {
 			report_failure(d, "state directory %s is in use: %s",
@@ -497,10 +489,15 @@ int main(int argc, char *argv[])
 		options_free(&d.opts);
 		return 0;
 	case ACTION_PRINT_CAPABILITIES:
+		rc = probe_print_capabilities(&d.opts);
 		options_free(&d.opts);
-		return print_capabilities();
+		return rc;
 	case ACTION_PRINT_STATES:
-		rc = print_states(&d.opts);
+		rc = probe_print_states(&d.opts);
+		options_free(&d.opts);
+		return rc;
+	case ACTION_PRINT_INFO:
+		rc = probe_print_info(&d.opts);
 		options_free(&d.opts);
 		return rc;
 	case ACTION_RUN:
@@ -528,10 +525,13 @@ int main(int argc, char *argv[])
 	}
 	if (!d.opts.foreground)
 		daemonize(&d);
+	/* at level 5 and up libtpms' own lines join the log, as in swtpm
+	 * (not the journal: libtpms writes to a descriptor) */
+	tpmlib_debug(log_fd(), d.opts.log.level, d.opts.log.prefix);
 	d.main_thread = pthread_self();
 	/* a client that hangs up mid-reply is an error return, not our end */
 	signal(SIGPIPE, SIG_IGN);
-	d.opts.data.terminate = d.opts.terminate_on_data_close;
+	d.opts.data.terminate |= d.opts.terminate_on_data_close;
 	if (!d.opts.dev.name) {
 		/* without libfuse's handlers the signals are sigwait()ed */
 		sigset_t set;

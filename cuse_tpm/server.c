@@ -116,6 +116,10 @@ static int channel_init(struct channel *c, struct server *s,
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
 	}
+	if (ep->conn_fd >= 0) {
+		c->conn_fd = ep->conn_fd; /* connected already: no listener */
+		return 0;
+	}
 	if (ep->fd >= 0)
 		c->listen_fd = ep->fd;
 	else if (ep->type == ENDPOINT_UNIX)
@@ -317,7 +321,7 @@ int server_start(struct server *s, struct vtpm *v, server_exit_fn exit_fn,
 	s->exit_fn = exit_fn;
 	s->exit_ctx = exit_ctx;
 	rc = channel_start(&s->data, data_thread);
-	if (rc == 0 && s->ctrl.listen_fd >= 0)
+	if (rc == 0 && (s->ctrl.listen_fd >= 0 || s->ctrl.conn_fd >= 0))
 		rc = channel_start(&s->ctrl, ctrl_thread);
 	return rc;
 }

@@ -24,6 +24,8 @@ struct endpoint {
 	const char *bindaddr; /* tcp: default 127.0.0.1 */
 	unsigned port;        /* tcp */
 	int fd;               /* >= 0: an already listening socket */
+	int conn_fd;          /* >= 0: an already connected client; the
+				 channel ends with it (swtpm_setup's way) */
 	bool terminate;       /* end the process when the client leaves */
 	bool disconnect;      /* data: close after each response */
 };

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_tis.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,14 +169,37 @@ TPM_RESULT tpmlib_setup(struct tpmlib *t, bool tpm2, struct store *store)
 	t->last_ordinal = 0;
 	pthread_mutex_init(&t->lifecycle, NULL);
 	active = t;
-	if (log_fd() >= 0) {
-		TPMLIB_SetDebugFD(log_fd());
-	}
 	rc = TPMLIB_ChooseTPMVersion(tpm2 ? TPMLIB_TPM_VERSION_2
 					  : TPMLIB_TPM_VERSION_1_2);
 	if (rc)
 		return rc;
 	return TPMLIB_RegisterCallbacks(&cbs);
+}
+
+void tpmlib_debug(int fd, unsigned level, const char *prefix)
+{
+	char indented[96];
+
+	if (fd < 0 || level < 5)
+		return;
+	/* swtpm's mapping: its level 5 is libtpms' 1, lines indented */
+	snprintf(indented, sizeof(indented), "%s    ", prefix ? prefix : "");
+	TPMLIB_SetDebugPrefix(indented);
+	TPMLIB_SetDebugLevel(level - 4);
+	TPMLIB_SetDebugFD(fd);
+}
+
+bool tpmlib_has_version(bool tpm2)
+{
+	return TPMLIB_ChooseTPMVersion(tpm2 ? TPMLIB_TPM_VERSION_2
+					    : TPMLIB_TPM_VERSION_1_2) == TPM_SUCCESS;
+}
+
+char *tpmlib_probe_info(bool tpm2, unsigned flags)
+{
+	if (!tpmlib_has_version(tpm2))
+		return NULL;
+	return TPMLIB_GetInfo((enum TPMLIB_InfoFlags)flags);
 }
 
 void tpmlib_release(struct tpmlib *t)

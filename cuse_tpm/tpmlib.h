@@ -44,6 +44,17 @@ void tpmlib_release(struct tpmlib *t);
 /* libtpms' version: major << 16 | minor << 8 | micro.  Safe anywhere. */
 unsigned tpmlib_version(void);
 
+/*
+ * libtpms' own debug output into @fd from log level 5 up, as swtpm does
+ * (level - 4, lines after @prefix and four spaces); nothing below 5.
+ */
+void tpmlib_debug(int fd, unsigned level, const char *prefix);
+
+/* Outside a running TPM (the --print-* probes): whether libtpms has that
+ * TPM version, and its TPMLIB_GetInfo() JSON (free()) or NULL. */
+bool tpmlib_has_version(bool tpm2);
+char *tpmlib_probe_info(bool tpm2, unsigned flags);
+
 /* Powers the TPM on; on failure it is left off. */
 TPM_RESULT tpmlib_start(struct tpmlib *t);
 /* Ends the TPM; first sends TPM2_Shutdown(SU_STATE) if @orderly. */

@@ -54,6 +54,8 @@ stage lint lint
 stage "fuzz targets" make -s fuzz-check FUZZ_CHECK_SECONDS=10
 stage "state encryption vs swtpm" tests/unit/test_swtpm_files.sh "$BUILD/tests/blobtool"
 stage "swtpm interop: state dirs and blobs, both ways" tests/unit/test_swtpm_interop.sh "$BUILD/cuse_tpm"
+stage "drop-in swtpm: swtpm_setup, dialect, log, chroot, capabilities, lock" \
+	tests/unit/test_dropin.sh "$BUILD/cuse_tpm"
 stage "crash: SIGKILL under NV writes" python3 tests/unit/test_crash.py "$BUILD/cuse_tpm" 300
 stage "control socket: hostile clients" python3 tests/unit/test_ctrl_socket.py "$BUILD/cuse_tpm"
 stage "storage faults: full, read-only, removed, denied" python3 tests/unit/test_faults.py "$BUILD/cuse_tpm"
@@ -61,6 +63,8 @@ stage "storage faults, ASan/UBSan daemon" python3 tests/unit/test_faults.py "$BU
 stage "load on the socket channel" tests/unit/test_load_socket.sh "$BUILD"
 stage "valgrind: the socket daemon under load" tests/unit/test_load_socket.sh "$BUILD" valgrind
 stage "QEMU -tpmdev emulator on our socket" tests/qemu/emulator.sh
+stage "libvirt: cuse_tpm as swtpm (manufacture, managedsave, 1.2, encrypted)" \
+	tests/libvirt/libvirt.sh "$BUILD"
 BUILD=$BUILD stage "QEMU live migration: cuse_tpm and swtpm, both ways" python3 tests/qemu/migrate.py
 stage "Debian package" tests/unit/test_deb.sh
 # a results directory of its own: a benchmark may use the default meanwhile

@@ -24,7 +24,7 @@ fail() { echo "FAIL: $1: $2"; }
 # start_tpm NAME: cuse_tpm serving a control socket at $TMP/NAME.ctrl
 start_tpm() {
 	local name=$1 i
-	"$BUILD/cuse_tpm" socket --tpmstate "dir=$TMP/$name.state" \
+	"$BUILD/cuse_tpm" socket --tpm2 --tpmstate "dir=$TMP/$name.state" \
 		--ctrl "type=unixio,path=$TMP/$name.ctrl" --terminate \
 		--log "file=$TMP/$name.log,level=4" >/dev/null 2>&1 &
 	PIDS+=($!)

@@ -236,7 +236,7 @@ class Run:
         TERMINATE: it ends with its QEMU."""
         os.makedirs(self.path(state), exist_ok=True)
         ctrl = self.path(name + ".ctrl")
-        argv = (["swtpm", "socket", "--tpm2"] if swtpm else [CUSE_TPM, "socket"])
+        argv = (["swtpm", "socket", "--tpm2"] if swtpm else [CUSE_TPM, "socket", "--tpm2"])
         argv += ["--tpmstate", "dir=" + self.path(state),
                  "--ctrl", "type=unixio,path=" + ctrl,
                  "--log", f"file={self.path(name + '.log')},level=4", *extra]
@@ -459,7 +459,7 @@ def refused_hop(run, src, src_vtpm, tpm):
     verify(tag, src, tpm)
     # the lock is held again: a second vTPM on that directory is refused
     second = subprocess.run(
-        [CUSE_TPM, "socket", "--tpmstate", "dir=" + run.path("state-c"),
+        [CUSE_TPM, "socket", "--tpm2", "--tpmstate", "dir=" + run.path("state-c"),
          "--ctrl", "type=unixio,path=" + run.path("second.ctrl")],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
     check(f"{tag}-second-vtpm-refused",

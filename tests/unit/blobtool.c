@@ -19,6 +19,7 @@
  */
 #include "blob.h"
 #include "crypt.h"
+#include "options.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -62,7 +63,7 @@ static int load_key(const char *arg, struct keyarg *k)
 	k->set = false;
 	if (strcmp(arg, "-") == 0)
 		return 0;
-	if (crypt_key_spec_parse(arg, &spec, err, sizeof(err)) < 0 ||
+	if (options_parse_key(arg, &spec, err, sizeof(err)) < 0 ||
 	    crypt_key_load(&spec, &k->key, err, sizeof(err)) < 0)
 		return die("key: %s", err);
 	k->set = true;

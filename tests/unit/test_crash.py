@@ -87,7 +87,7 @@ class Tpm:
 
 def start(port):
     p = subprocess.Popen(
-        [BIN, "socket", "--tpmstate", "dir=" + STATE, "--server",
+        [BIN, "socket", "--tpm2", "--tpmstate", "dir=" + STATE, "--server",
          "type=tcp,port=%d" % port, "--flags", "not-need-init,startup-clear",
          "--log", "file=" + os.path.join(TMP, "log") + ",level=2"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

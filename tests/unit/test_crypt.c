@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "crypt.h"
+#include "options.h"
 #include "check.h"
 
 #include <errno.h>
@@ -58,7 +59,7 @@ static int load(const char *arg, struct crypt_key *key, char *err,
 	struct crypt_key_spec spec;
 
 	crypt_key_wipe(key);
-	if (crypt_key_spec_parse(arg, &spec, err, errlen) < 0)
+	if (options_parse_key(arg, &spec, err, errlen) < 0)
 		return -1;
 	return crypt_key_load(&spec, key, err, errlen);
 }
@@ -79,10 +80,10 @@ static void spec_defaults(void)
 	struct crypt_key_spec s;
 	char err[256];
 
-	CHECK_EQ(crypt_key_spec_parse("file=/k", &s, err, sizeof(err)), 0);
+	CHECK_EQ(options_parse_key("file=/k", &s, err, sizeof(err)), 0);
 	CHECK(s.source == CRYPT_KEY_FILE && strcmp(s.path, "/k") == 0);
 	CHECK(s.format == CRYPT_FORMAT_HEX && s.key_len == 16 && !s.remove);
-	CHECK_EQ(crypt_key_spec_parse("pwdfile=/p", &s, err, sizeof(err)), 0);
+	CHECK_EQ(options_parse_key("pwdfile=/p", &s, err, sizeof(err)), 0);
 	CHECK(s.source == CRYPT_PWD_FILE && s.kdf == CRYPT_KDF_PBKDF2);
 	CHECK_EQ(s.key_len, 16);
 }
@@ -92,26 +93,26 @@ static void spec_every_parameter(void)
 	struct crypt_key_spec s;
 	char err[256];
 
-	CHECK_EQ(crypt_key_spec_parse("fd=7,format=binary,mode=aes-256-cbc",
+	CHECK_EQ(options_parse_key("fd=7,format=binary,mode=aes-256-cbc",
 				      &s, err, sizeof(err)), 0);
 	CHECK(s.source == CRYPT_KEY_FD && s.fd == 7);
 	CHECK(s.format == CRYPT_FORMAT_BINARY && s.key_len == 32);
-	CHECK_EQ(crypt_key_spec_parse("mode=aes-cbc,file=/a,b,remove", &s, err,
+	CHECK_EQ(options_parse_key("mode=aes-cbc,file=/a,b,remove", &s, err,
 				      sizeof(err)), -1); /* no commas in paths */
-	CHECK_EQ(crypt_key_spec_parse("mode=aes-cbc,remove,file=/a", &s, err,
+	CHECK_EQ(options_parse_key("mode=aes-cbc,remove,file=/a", &s, err,
 				      sizeof(err)), 0);
 	CHECK(s.key_len == 16 && s.remove && strcmp(s.path, "/a") == 0);
-	CHECK_EQ(crypt_key_spec_parse("file=/a,mode=aes-128-cbc,remove=false",
+	CHECK_EQ(options_parse_key("file=/a,mode=aes-128-cbc,remove=false",
 				      &s, err, sizeof(err)), 0);
 	CHECK(s.key_len == 16 && !s.remove);
-	CHECK_EQ(crypt_key_spec_parse("file=/a,remove=TRUE", &s, err,
+	CHECK_EQ(options_parse_key("file=/a,remove=TRUE", &s, err,
 				      sizeof(err)), 0);
 	CHECK(s.remove);
-	CHECK_EQ(crypt_key_spec_parse("pwdfd=0,kdf=sha512,mode=aes-256-cbc",
+	CHECK_EQ(options_parse_key("pwdfd=0,kdf=sha512,mode=aes-256-cbc",
 				      &s, err, sizeof(err)), 0);
 	CHECK(s.source == CRYPT_PWD_FD && s.fd == 0);
 	CHECK(s.kdf == CRYPT_KDF_SHA512 && s.key_len == 32);
-	CHECK_EQ(crypt_key_spec_parse("pwdfile=/p,kdf=pbkdf2,remove=1", &s,
+	CHECK_EQ(options_parse_key("pwdfile=/p,kdf=pbkdf2,remove=1", &s,
 				      err, sizeof(err)), 0);
 	CHECK(s.kdf == CRYPT_KDF_PBKDF2 && s.remove);
 }
@@ -150,7 +151,7 @@ static void spec_errors(void)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		if (crypt_key_spec_parse(bad[i].arg, &s, err, sizeof(err)) != -1 ||
+		if (options_parse_key(bad[i].arg, &s, err, sizeof(err)) != -1 ||
 		    !strstr(err, bad[i].why)) {
 			static char why[512];
 
@@ -172,7 +173,7 @@ static void spec_path_too_long(void)
 
 	memcpy(arg, "file=", 5);
 	memset(arg + 5, 'a', PATH_MAX);
-	CHECK_EQ(crypt_key_spec_parse(arg, &s, err, sizeof(err)), -1);
+	CHECK_EQ(options_parse_key(arg, &s, err, sizeof(err)), -1);
 	CHECK(strstr(err, "too long") != NULL);
 }
 

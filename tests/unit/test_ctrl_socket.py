@@ -60,7 +60,7 @@ def alive():
 
 
 daemon = subprocess.Popen(
-    [BIN, "socket", "--tpmstate", "dir=" + os.path.join(TMP, "state"),
+    [BIN, "socket", "--tpm2", "--tpmstate", "dir=" + os.path.join(TMP, "state"),
      "--ctrl", "type=unixio,path=" + CTRL, "--log",
      "file=" + os.path.join(TMP, "log") + ",level=3"],
     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

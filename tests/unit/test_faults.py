@@ -78,7 +78,7 @@ class Daemon:
         self.sock_path = os.path.join(tmp, "data%d.sock" % Daemon.started)
         self.log = os.path.join(tmp, "log")
         self.ctrl_path = os.path.join(tmp, "ctrl%d.sock" % Daemon.started)
-        args = [BIN, "socket", "--ctrl", "type=unixio,path=" + self.ctrl_path,
+        args = [BIN, "socket", "--tpm12" if tpm12 else "--tpm2", "--ctrl", "type=unixio,path=" + self.ctrl_path,
                 "--tpmstate",
                 "dir=%s,lock=%s" % (state, "on" if lock else "off"), "--server",
                 "type=unixio,path=" + self.sock_path, "--flags",
@@ -86,8 +86,6 @@ class Daemon:
                 "file=%s,level=4" % self.log]
         if runas:
             args += ["--runas", runas]
-        if tpm12:
-            args.insert(2, "--tpm12")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         self.sock = None

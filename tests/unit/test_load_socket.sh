@@ -15,7 +15,7 @@ extra=() # environment for the load test
 trap 'kill "$(cat "$PIDFILE" 2>/dev/null)" 2>/dev/null; rm -rf "$TMP"' EXIT
 
 # shellcheck disable=SC2054 # the commas are the options' own
-args=(socket --tpmstate "dir=$TMP/state" \
+args=(socket --tpm2 --tpmstate "dir=$TMP/state" \
 	--ctrl "type=unixio,path=$TMP/ctrl.sock" --server "type=unixio,path=$TMP/data.sock" \
 	--flags not-need-init,startup-clear --pid "file=$PIDFILE" --log "file=$TMP/log,level=3")
 if [ "$VG" = valgrind ]; then

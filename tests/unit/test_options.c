@@ -77,7 +77,7 @@ static void errors_say_what_is_wrong(void)
 		 -1);
 	CHECK(strstr(err, "0 to 65535"));
 	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--log",
-		       "level=3"),
+		       "file=/a,fd=3"),
 		 -1);
 	CHECK(strstr(err, "file= or fd="));
 	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--bogus"), -1);
@@ -139,6 +139,114 @@ static void seccomp_and_node(void)
 	options_free(&o);
 }
 
-CHECK_MAIN(TEST(swtpm_command_line), TEST(defaults_are_tpm2_durable_locked),
+#define PARSE_AS(o, err, prog, ...)                                         \
+	({                                                                  \
+		char *argv_[] = { prog, __VA_ARGS__, NULL };                \
+		parse(o, err, sizeof(err),                                  \
+		      (int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_);  \
+	})
+
+/* Finding 1: swtpm's syntax means swtpm's TPM 1.2 default. */
+static void swtpm_dialect_defaults_to_tpm12(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "socket", "--tpmstate", "dir=/x", "--ctrl",
+		       "type=unixio,path=/c"),
+		 0);
+	CHECK(!o.tpm.tpm2 && o.mode == MODE_SOCKET && o.foreground);
+	CHECK_EQ(o.ctrl.mode, 0770); /* swtpm's default for unixio sockets */
+	CHECK_EQ(PARSE(&o, err, "cuse", "-n", "v", "--tpmstate", "dir=/x"), 0);
+	CHECK(!o.tpm.tpm2 && o.mode == MODE_CUSE && !o.foreground);
+	CHECK_EQ(PARSE(&o, err, "chardev", "--tpmstate", "dir=/x", "--ctrl",
+		       "type=unixio,path=/c"),
+		 0);
+	CHECK(!o.tpm.tpm2 && o.mode == MODE_CHARDEV);
+	CHECK_EQ(PARSE_AS(&o, err, "/usr/local/lib/cuse-tpm/swtpm-compat/swtpm",
+			  "-n", "v", "--tpmstate", "dir=/x"),
+		 0);
+	CHECK(!o.tpm.tpm2);
+	CHECK_EQ(PARSE(&o, err, "socket", "--tpm2", "--tpmstate", "dir=/x",
+		       "--ctrl", "type=unixio,path=/c"),
+		 0);
+	CHECK(o.tpm.tpm2);
+	/* the bare form keeps its TPM 2.0 */
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x"), 0);
+	CHECK(o.tpm.tpm2 && o.mode == MODE_BARE);
+	CHECK_EQ(PARSE(&o, err, "--ctrl", "type=unixio,path=/c,mode=0600",
+		       "--server", "type=unixio,path=/d", "--tpmstate", "dir=/x"),
+		 0);
+	CHECK(o.ctrl.mode == 0600 && o.data.mode == 0); /* bare: the umask's */
+	CHECK_EQ(PARSE(&o, err, "cuse", "--tpmstate", "dir=/x"), -1);
+	CHECK(strstr(err, "cuse: -n NAME"));
+	options_free(&o);
+}
+
+/* What swtpm_setup and libvirt pass. */
+static void swtpm_setup_command_line(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "socket", "--flags", "not-need-init,startup-clear",
+		       "--tpmstate", "backend-uri=dir:///s,lock", "--pid",
+		       "file=/p", "--tpm2", "--log", "file=/l", "--server",
+		       "type=tcp,fd=7", "--ctrl", "type=unixio,clientfd=5",
+		       "--key", "pwdfd=9,mode=aes-256-cbc", "--migration-key",
+		       "pwdfd=10,mode=aes-256-cbc"),
+		 0);
+	CHECK(strcmp(o.state_dir, "/s") == 0 && o.tpm.lock);
+	CHECK(o.data.conn_fd == 7 && o.data.fd == -1 && o.data.terminate);
+	CHECK(o.ctrl.conn_fd == 5 && o.ctrl.fd == -1 && o.ctrl.terminate);
+	CHECK(o.has_key && o.key_spec.source == CRYPT_PWD_FD &&
+	      o.key_spec.fd == 9 && o.key_spec.key_len == 32);
+	CHECK(o.has_migration_key && o.migration_key_spec.fd == 10);
+	/* --ctrl fd= listens; -f in socket mode is swtpm's --fd */
+	CHECK_EQ(PARSE(&o, err, "socket", "--tpmstate", "dir=/x", "--ctrl",
+		       "type=unixio,fd=4", "-f", "8", "-t"),
+		 0);
+	CHECK(o.ctrl.fd == 4 && o.ctrl.conn_fd == -1);
+	CHECK(o.data.conn_fd == 8 && o.terminate_on_data_close);
+	CHECK_EQ(PARSE(&o, err, "socket", "--tpmstate", "dir=/x", "-p", "2321"),
+		 0);
+	CHECK(o.data.type == ENDPOINT_TCP && o.data.port == 2321 &&
+	      o.data.disconnect);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--port",
+		       "2321"),
+		 -1);
+	CHECK(strstr(err, "socket mode"));
+	CHECK_EQ(PARSE(&o, err, "socket", "--tpmstate", "backend-uri=nfs://x",
+		       "--ctrl", "type=unixio,path=/c"),
+		 -1);
+	CHECK(strstr(err, "only dir://"));
+	CHECK_EQ(PARSE(&o, err, "socket", "--print-info", "0x4"), 0);
+	CHECK(o.action == ACTION_PRINT_INFO && o.print_info == 4);
+	options_free(&o);
+}
+
+/* Finding 4: --log level=N alone; finding 5: --chroot / -R. */
+static void log_level_alone_and_chroot(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--log",
+		       "level=20"),
+		 0);
+	CHECK(o.log.level == 20 && !o.log.file && o.log.fd == -1);
+	CHECK_EQ(PARSE(&o, err, "cuse", "-n", "v", "--tpmstate", "dir=/x",
+		       "--chroot", "/jail"),
+		 0);
+	CHECK(strcmp(o.chroot_dir, "/jail") == 0);
+	CHECK_EQ(PARSE(&o, err, "socket", "-R", "/j2", "--tpmstate", "dir=/x",
+		       "--ctrl", "type=unixio,path=/c"),
+		 0);
+	CHECK(strcmp(o.chroot_dir, "/j2") == 0);
+	options_free(&o);
+}
+
+CHECK_MAIN(TEST(swtpm_command_line), TEST(swtpm_dialect_defaults_to_tpm12),
+	   TEST(swtpm_setup_command_line), TEST(log_level_alone_and_chroot), TEST(defaults_are_tpm2_durable_locked),
 	   TEST(errors_say_what_is_wrong), TEST(seccomp_and_node),
 	   TEST(help_and_version_need_nothing_else))

@@ -975,7 +975,7 @@ static pid_t start_vdaemon(struct vdaemon *v, const char *root, long i,
 			     tpmstate, "--pid", pidopt, "--flags",
 			     "not-need-init,startup-clear", "--log", logopt,
 			     NULL };
-	char *sock_argv[] = { (char *)bin, "socket", "-d", "--tpmstate",
+	char *sock_argv[] = { (char *)bin, "socket", "--tpm2", "-d", "--tpmstate",
 			      tpmstate, "--ctrl", ctrlopt, "--server", dataopt,
 			      "--pid", pidopt, "--flags",
 			      "not-need-init,startup-clear", "--log", logopt,

@@ -492,6 +492,47 @@ group_confine() {
 	stop_daemon
 }
 
+# ---------------------------------------------------------------------------
+# cuse_tpm as a drop-in swtpm, on the device: swtpm's dialect serves a
+# TPM 1.2 unless --tpm2; a state Debian's swtpm_setup manufactured through
+# `cuse_tpm socket` serves its EK certificate through /dev/NAME; --chroot
+# with --runas into a jail that has no /dev.
+group_dropin() {
+	local out jail=/tmp/jail pid
+	rm -rf "$STATE"
+	"$BUILD/cuse_tpm" cuse -n "$DEV_NAME" --tpmstate "dir=$STATE" \
+		--log "file=$LOG,level=3" || { fail dropin-cuse-daemon "could not start"; return; }
+	out=$(swtpm_ioctl --info 1 "$DEV" 2>&1)
+	if [[ $out == *'"family":"1.2"'* ]]; then pass dropin-cuse-mode-is-tpm12; else fail dropin-cuse-mode-is-tpm12 "$out"; fi
+	swtpm_ioctl -s "$DEV" >/dev/null 2>&1
+	wait_gone "$(pgrep -n -f "cuse_tpm cuse -n $DEV_NAME")" 2>/dev/null
+	# swtpm_setup with a local CA of its own (/etc is read-only here)
+	rm -rf "$STATE" /tmp/ca && mkdir -p "$STATE" /tmp/ca
+	printf 'statedir = /tmp/ca\nsigningkey = /tmp/ca/key.pem\nissuercert = /tmp/ca/cert.pem\ncertserial = /tmp/ca/serial\n' >/tmp/ca/localca.conf
+	printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = /tmp/ca/localca.conf\nactive_pcr_banks = sha256\n' >/tmp/ca/setup.conf
+	check dropin-swtpm_setup-manufactures swtpm_setup --tpm "$BUILD/cuse_tpm socket" --tpm2 \
+		--config /tmp/ca/setup.conf --tpmstate "$STATE" --create-ek-cert \
+		--create-platform-cert --lock-nvram --logfile /tmp/ca/setup.log
+	start_daemon --tpm2 --flags not-need-init,startup-clear ||
+		{ fail dropin-serves-manufactured-state "could not start"; return; }
+	rm -f /tmp/ek.der
+	tpm2_nvread -C o 0x01c00002 -o /tmp/ek.der >/dev/null 2>&1
+	check dropin-device-serves-ek-certificate openssl x509 -inform DER -in /tmp/ek.der -noout
+	stop_daemon
+	# --chroot: /dev/cuse opened outside, every later path inside the jail
+	rm -rf "$jail" && mkdir -p "$jail/state" && chown nobody "$jail/state"
+	"$BUILD/cuse_tpm" cuse --tpm2 -n "$DEV_NAME" -R "$jail" --runas nobody \
+		--tpmstate dir=/state --pid file=/state/pid --flags not-need-init,startup-clear \
+		--log "file=$LOG,level=3" || { fail dropin-chroot-daemon "could not start"; return; }
+	check dropin-chroot-device-serves tpm2_getrandom 8
+	check dropin-chroot-state-in-jail test -s "$jail/state/tpm2-00.permall"
+	pid=$(cat "$jail/state/pid" 2>/dev/null)
+	out=$(readlink "/proc/$pid/root" 2>&1)
+	if [ "$out" = "$jail" ]; then pass dropin-chroot-root-is-jail; else fail dropin-chroot-root-is-jail "root '$out'"; fi
+	kill -TERM "$pid" 2>/dev/null
+	check dropin-chroot-ends wait_gone "$pid"
+}
+
 want daemon && group_daemon
 want devtest && group_devtest
 want ioctl && group_ioctl
@@ -502,6 +543,7 @@ want runas && group_runas
 want faults && group_faults
 want load && group_load
 want confine && group_confine
+want dropin && group_dropin
 want asan && group_asan
 # the udev rule and the systemd unit, with Debian's udevd and systemd
 want deploy && tests/vm/deploy.sh
