@@ -25,8 +25,8 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) \
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 # The core and its parts, shared by the daemon and the native unit tests.
-CORE_SRCS := cuse_tpm/log.c cuse_tpm/io.c cuse_tpm/crypt.c cuse_tpm/blob.c cuse_tpm/store.c \
-	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/options.c cuse_tpm/ctrl.c \
+CORE_SRCS := cuse_tpm/log.c cuse_tpm/io.c cuse_tpm/crypt.c cuse_tpm/blob.c \
+	cuse_tpm/store.c cuse_tpm/store_dir.c cuse_tpm/store_file.c cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/options.c cuse_tpm/ctrl.c \
 	cuse_tpm/server.c cuse_tpm/sandbox.c
 DAEMON_SRCS := $(CORE_SRCS) cuse_tpm/cuse.c cuse_tpm/notify.c cuse_tpm/main.c
 TOOL_SRCS := cuse_tpm/cuse_tpm_ioctl.c

@@ -40,7 +40,7 @@ struct daemon {
 	int ready_fd;     /* pipe to the waiting parent, or -1 */
 	bool ready;
 	bool failed;      /* a failure was reported already */
-	struct store store;
+	struct store *store;
 	struct crypt_key file_key, migration_key;
 	struct vtpm *vtpm;
 	struct cuse_device *dev; /* with -n */
@@ -269,6 +269,7 @@ static int print_capabilities(void)
 		"cmdarg-pwd-fd",
 		"cmdarg-migration",
 		"nvram-backend-dir",
+		"nvram-backend-file",
 		"tpmstate-opt-lock",
 		"cmdarg-seccomp",
 	};
@@ -281,31 +282,37 @@ static int print_capabilities(void)
 	return 0;
 }
 
-/* swtpm's --print-states: which blobs the state directory holds. */
+/* swtpm's --print-states: which blobs the state holds. */
 static int print_states(const struct options *o)
 {
-	static const char *const names[] = { "permall", "volatilestate",
-					     "savestate" };
 	const char *sep = "";
+	struct store *s;
 	char path[PATH_MAX];
-	struct stat st;
-	size_t i;
+	size_t size;
+	int b, rc;
 
+	rc = store_probe(&s, o->state_dir, o->state_linear, o->tpm.tpm2);
+	if (rc < 0) {
+		fprintf(stderr, "cuse_tpm: %s: %s\n", o->state_dir, strerror(-rc));
+		return 1;
+	}
 	printf("{ \"type\": \"swtpm\", \"states\": [");
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s-00.%s", o->state_dir,
-			 o->tpm.tpm2 ? "tpm2" : "tpm", names[i]);
-		if (stat(path, &st) < 0) {
-			if (errno == ENOENT)
-				continue;
-			fprintf(stderr, "cuse_tpm: %s: %s\n", path, strerror(errno));
+	for (b = 0; b < STORE_NBLOBS; b++) {
+		rc = store_stored_size(s, b, &size);
+		if (rc == -ENOENT)
+			continue;
+		if (rc < 0) {
+			store_blob_path(s, b, path, sizeof(path));
+			fprintf(stderr, "cuse_tpm: %s: %s\n", path, strerror(-rc));
+			store_close(s);
 			return 1;
 		}
-		printf("%s {\"name\": \"%s\", \"size\": %lld}", sep, names[i],
-		       (long long)st.st_size);
+		printf("%s {\"name\": \"%s\", \"size\": %zu}", sep,
+		       store_blob_name(b), size);
 		sep = ",";
 	}
 	printf("%s] }\n", *sep ? " " : "");
+	store_close(s);
 	return 0;
 }
 
@@ -336,11 +343,37 @@ static int drop_privileges(struct daemon *d)
 	return 0;
 }
 
+/*
+ * Where the state is written: its directory, or for a linear file the
+ * directory it is replaced in, or the block device itself.
+ */
+static void state_paths(const struct daemon *d, struct sandbox_paths *p,
+			char *parent, size_t size)
+{
+	const char *slash = strrchr(d->state_dir, '/');
+	struct stat st;
+
+	p->state_dir = d->state_dir;
+	if (!d->opts.state_linear)
+		return;
+	if (stat(d->state_dir, &st) == 0 && S_ISBLK(st.st_mode)) {
+		p->state_dir = NULL;
+		p->state_file = d->state_dir;
+		return;
+	}
+	if (!slash)
+		snprintf(parent, size, ".");
+	else
+		snprintf(parent, size, "%.*s",
+			 slash == d->state_dir ? 1 : (int)(slash - d->state_dir),
+			 d->state_dir);
+	p->state_dir = parent;
+}
+
 /* Writes only to the state and the node from here on; removes only our files. */
 static int confine_files(struct daemon *d)
 {
-	const struct sandbox_paths paths = {
-		.state_dir = d->state_dir,
+	struct sandbox_paths paths = {
 		.node = d->dev ? cuse_device_node(d->dev) : NULL,
 		.removed = {
 			d->opts.pid_file,
@@ -348,14 +381,18 @@ static int confine_files(struct daemon *d)
 			d->opts.data.type == ENDPOINT_UNIX ? d->opts.data.path : NULL,
 		},
 	};
-	char err[512];
-	int rc = sandbox_restrict_files(&paths, err, sizeof(err));
+	char err[512], parent[PATH_MAX];
+	int rc;
+
+	state_paths(d, &paths, parent, sizeof(parent));
+	rc = sandbox_restrict_files(&paths, err, sizeof(err));
 
 	if (rc < 0) {
 		report_failure(d, "%s", err);
 		return -1;
 	}
-	d->store.confined = rc > 0;
+	if (rc > 0)
+		store_set_confined(d->store);
 	return 0;
 }
 
@@ -398,22 +435,29 @@ static int serve(struct daemon *d)
 	/* root was for /dev/cuse and the sockets; the state is the user's */
 	if (o->runas && drop_privileges(d) < 0)
 		goto out;
-	rc = store_open(&d->store, o->state_dir, o->state_mode, o->tpm.tpm2,
-			o->durable);
+	rc = o->state_linear ? store_open_file(&d->store, o->state_dir,
+					       o->state_mode, o->tpm.tpm2,
+					       o->durable)
+			     : store_open(&d->store, o->state_dir, o->state_mode,
+					  o->tpm.tpm2, o->durable);
 	if (rc < 0) {
-		report_failure(d, "state directory %s is unusable: %s",
-			       o->state_dir, strerror(-rc));
+		report_failure(d, "state %s %s is unusable: %s",
+			       o->state_linear ? "file" : "directory",
+			       o->state_dir,
+			       rc == -EPROTO ? "a newer format than swtpm's "
+					       "linear file version 1"
+					     : strerror(-rc));
 		goto out;
 	}
 	if (o->has_key)
-		d->store.key = &d->file_key;
+		store_set_key(d->store, &d->file_key);
 	if (!realpath(o->state_dir, d->state_dir))
 		snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
 	/* the lock is ours before any state is read, and in this process */
 	if (o->tpm.lock && !o->tpm.incoming) {
-		rc = store_lock(&d->store, 0);
+		rc = store_lock(d->store, 0);
 		if (rc < 0) {
-			report_failure(d, "state directory %s is in use: %s",
+			report_failure(d, "state %s is in use: %s",
 				       d->state_dir,
 				       rc == -EAGAIN ? "another TPM holds its lock"
 						     : strerror(-rc));
@@ -428,7 +472,7 @@ static int serve(struct daemon *d)
 	/* before any thread starts: Landlock binds this thread's children */
 	if (confine_files(d) < 0)
 		goto out;
-	d->vtpm = vtpm_new(&o->tpm, &d->store, on_tpm_exit, d);
+	d->vtpm = vtpm_new(&o->tpm, d->store, on_tpm_exit, d);
 	if (!d->vtpm) {
 		report_failure(d, "cannot start the TPM: %s", strerror(errno));
 		goto out;
@@ -463,7 +507,7 @@ out:
 	server_free(d->srv);
 	vtpm_free(d->vtpm);
 	cuse_device_free(d->dev);
-	store_close(&d->store);
+	store_close(d->store);
 	crypt_key_wipe(&d->file_key);
 	crypt_key_wipe(&d->migration_key);
 	/* ours to remove: filled in at readiness, or made and never filled */

@@ -153,16 +153,25 @@ static int opt_tpmstate(struct options *o, struct subopts *so, char *err,
 	if ((dir && uri) || (!dir && !uri))
 		return fail_with(err, errlen,
 			    "--tpmstate: give exactly one of dir= or backend-uri=");
-	if (uri) {
+	if (uri && uri->value && strncmp(uri->value, "file://", 7) == 0) {
+		/* swtpm's linear file: unlocked unless asked, as in swtpm */
+		o->state_dir = uri->value + 7;
+		o->state_linear = true;
+		o->tpm.lock = false;
+		if (fsync || backup)
+			return fail_with(err, errlen, "--tpmstate: file:// takes "
+				    "neither fsync nor backup: its writes are "
+				    "always synced and atomic");
+	} else if (uri) {
 		if (!uri->value || strncmp(uri->value, "dir://", 6) != 0)
-			return fail_with(err, errlen,
-				    "--tpmstate: only dir:// backends are supported");
+			return fail_with(err, errlen, "--tpmstate: backend-uri= "
+				    "must be dir://DIR or file://FILE");
 		o->state_dir = uri->value + 6;
 	} else {
 		o->state_dir = dir->value;
 	}
 	if (!o->state_dir || !*o->state_dir)
-		return fail_with(err, errlen, "--tpmstate: the directory is empty");
+		return fail_with(err, errlen, "--tpmstate: the path is empty");
 	if (mode) {
 		if (parse_uint(mode->value, 0777, &m) < 0)
 			return fail_with(err, errlen,
@@ -657,6 +666,7 @@ void options_usage(const char *prog)
 	       "  -M, --maj MAJOR        device major number (0: let the kernel pick)\n"
 	       "  -m, --min MINOR        device minor number\n"
 	       "      --tpmstate dir=DIR|backend-uri=dir://DIR[,mode=0640][,lock[=BOOL]][,fsync[=BOOL]]\n"
+	       "      --tpmstate backend-uri=file://FILE[,mode=0640][,lock[=BOOL]]\n"
 	       "                         where the TPM keeps its state (default: $TPM_PATH);\n"
 	       "                         files are replaced atomically and fsync'ed unless fsync=false\n"
 	       "      --tpm2             emulate a TPM 2.0 (the default)\n"

@@ -32,7 +32,8 @@ struct options {
 	struct cuse_device_config dev;
 	struct vtpm_config tpm;
 	struct log_config log;
-	const char *state_dir;
+	const char *state_dir;  /* or, with state_linear, the file */
+	bool state_linear;      /* --tpmstate backend-uri=file:// */
 	mode_t state_mode;
 	bool durable;
 	bool has_key, has_migration_key;

@@ -149,7 +149,7 @@ static ptm_res ensure_locked(struct vtpm *v, unsigned retries)
 		return TPM_SUCCESS;
 	rc = store_lock(v->store, retries);
 	if (rc < 0) {
-		log_err("cannot lock state directory %s: %s", v->store->dir,
+		log_err("cannot lock the state in %s: %s", store_where(v->store),
 			rc == -EAGAIN ? "another process holds it"
 				      : strerror(-rc));
 		return TPM_FAIL;
@@ -326,7 +326,7 @@ ptm_res vtpm_cancel(struct vtpm *v)
 
 ptm_res vtpm_get_config(struct vtpm *v, uint32_t *flags)
 {
-	*flags = (v->store->key ? PTM_CONFIG_FLAG_FILE_KEY : 0) |
+	*flags = (store_key(v->store) ? PTM_CONFIG_FLAG_FILE_KEY : 0) |
 		 (v->cfg.migration_key ? PTM_CONFIG_FLAG_MIGRATION_KEY : 0);
 	return TPM_SUCCESS;
 }
@@ -403,7 +403,7 @@ static void job_store_volatile(struct vtpm *v, struct vtpm_job *j)
 		if (rc < 0) {
 			char path[PATH_MAX];
 
-			store_file_path(v->store, STORE_VOLATILE, path,
+			store_blob_path(v->store, STORE_VOLATILE, path,
 					sizeof(path));
 			log_err("cannot write %s: %s", path, strerror(-rc));
 			j->result = TPM_IOERROR;
@@ -456,21 +456,13 @@ static enum TPMLIB_StateType state_type(uint32_t type)
 /* The savestate lives only in what libtpms last stored, not in its memory. */
 static int load_savestate(struct vtpm *v, uint8_t **data, size_t *len)
 {
-	struct store_cache *c = &v->store->cache[STORE_SAVESTATE];
-	int rc;
+	int rc = store_load_latest(v->store, STORE_SAVESTATE, data, len);
 
-	if (!c->valid) {
-		rc = store_load(v->store, STORE_SAVESTATE, data, len);
-		if (rc != -ENOENT)
-			return rc;
-	}
-	*len = c->data ? c->len : 0;
-	*data = malloc(*len ? *len : 1);
-	if (!*data)
-		return -ENOMEM;
-	if (*len)
-		memcpy(*data, c->data, *len);
-	return 0;
+	if (rc != -ENOENT)
+		return rc;
+	*len = 0;
+	*data = malloc(1);
+	return *data ? 0 : -ENOMEM;
 }
 
 static void job_get_stateblob(struct vtpm *v, struct vtpm_job *j)
@@ -500,7 +492,7 @@ static void job_get_stateblob(struct vtpm *v, struct vtpm_job *j)
 	 */
 	if (j->result == TPM_SUCCESS && plain_len) {
 		const struct crypt_key *inner =
-			j->flags & PTM_STATE_FLAG_DECRYPTED ? NULL : v->store->key;
+			j->flags & PTM_STATE_FLAG_DECRYPTED ? NULL : store_key(v->store);
 
 		j->result = blob_wrap_migration_key(plain, plain_len, inner,
 						    v->cfg.migration_key,
@@ -558,7 +550,7 @@ static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
 		return;
 	j->result = blob_unwrap_migration_key(
 		j->data, j->len, j->flags & PTM_STATE_FLAG_ENCRYPTED,
-		v->store->key, v->cfg.migration_key, &plain, &plain_len);
+		store_key(v->store), v->cfg.migration_key, &plain, &plain_len);
 	if (j->result) {
 		log_err("refusing %s state blob: not a valid blob (0x%x)",
 			blob_type_names[j->arg], j->result);
