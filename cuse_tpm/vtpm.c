@@ -535,6 +535,37 @@ ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,
 	return j.result;
 }
 
+static enum store_blob store_blob_of(uint32_t type)
+{
+	return type == PTM_BLOB_TYPE_PERMANENT ? STORE_PERMALL
+	       : type == PTM_BLOB_TYPE_VOLATILE ? STORE_VOLATILE
+						: STORE_SAVESTATE;
+}
+
+/*
+ * A blob set is written where INIT, or this daemon restarted, finds it (as
+ * swtpm does), durably, before the set counts as done; we hold the lock
+ * (ensure_locked) or locking is off.  If it cannot be written, libtpms
+ * forgets it too: the set did not happen.  An empty blob writes nothing.
+ */
+static ptm_res persist_blob(struct vtpm *v, uint32_t type, const uint8_t *plain,
+			    size_t len)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (!len)
+		return TPM_SUCCESS;
+	rc = store_save(v->store, store_blob_of(type), plain, len);
+	if (rc == 0)
+		return TPM_SUCCESS;
+	store_blob_path(v->store, store_blob_of(type), path, sizeof(path));
+	log_err("cannot write the %s state blob to %s: %s",
+		blob_type_names[type], path, strerror(-rc));
+	TPMLIB_SetState(state_type(type), NULL, 0);
+	return TPM_IOERROR;
+}
+
 static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
 {
 	bool had_lock = store_locked(v->store);
@@ -562,6 +593,8 @@ static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
 		if (j->result)
 			log_err("libtpms refused the %s state blob: 0x%x",
 				blob_type_names[j->arg], j->result);
+		else
+			j->result = persist_blob(v, j->arg, plain, plain_len);
 	}
 	free(plain);
 	/*
