@@ -266,9 +266,14 @@ int store_load(struct store *s, enum store_blob b, uint8_t **data, size_t *len)
 	if (rc < 0)
 		return rc;
 	rc = (int)blob_unwrap_file_key(file, flen, s->key, data, len);
+	store_blob_path(s, b, where, sizeof(where));
+	if (!rc && blob_is_legacy(file, flen))
+		log_warn("%s is in the version-1 format of older swtpm releases: "
+			 "it has no HMAC, so its integrity is not checked; "
+			 "reading it as swtpm does (the next write makes it "
+			 "version 2)", where);
 	free(file);
 	if (rc) {
-		store_blob_path(s, b, where, sizeof(where));
 		log_err("%s cannot be read: %s", where,
 			rc == TPM_KEYNOTFOUND	? "it is encrypted and no --key was given"
 			: rc == TPM_DECRYPT_ERROR ? "wrong key, or the file was altered"

@@ -586,6 +586,11 @@ static void job_set_stateblob(struct vtpm *v, struct vtpm_job *j)
 		log_err("refusing %s state blob: not a valid blob (0x%x)",
 			blob_type_names[j->arg], j->result);
 	} else {
+		if (blob_is_legacy(j->data, j->len))
+			log_warn("%s state blob in the version-1 format of older "
+				 "swtpm releases: it has no HMAC, so its integrity "
+				 "is not checked; loading it as swtpm does",
+				 blob_type_names[j->arg]);
 		/* an empty blob clears what an earlier SET left for INIT */
 		j->result = TPMLIB_SetState(state_type(j->arg),
 					    plain_len ? plain : NULL,
