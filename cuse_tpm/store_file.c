@@ -217,8 +217,8 @@ static int read_image(struct store_file *f, struct image *im)
 		rc = parse_header(hdr, sizeof(hdr), f->device_size, im);
 	if (rc < 0)
 		return rc;
-	end = image_end(im);
-	im->buf = malloc(end);
+	end = image_end(im); /* at least the header */
+	im->buf = malloc(end > sizeof(hdr) ? end : sizeof(hdr));
 	if (!im->buf)
 		return -ENOMEM;
 	im->len = end;
@@ -547,7 +547,7 @@ static int open_file(struct store **out, const char *path, mode_t mode,
 		     bool tpm2, bool durable, bool probe)
 {
 	struct store_file *f = calloc(1, sizeof(*f));
-	struct image im;
+	struct image im = { 0 };
 	int rc;
 
 	if (!f)

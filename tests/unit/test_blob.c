@@ -717,7 +717,8 @@ static void legacy_migration_with_passphrase(void)
 {
 	static const uint8_t pass[] = "a passphrase of an old VM\n";
 	uint8_t digest[64], inner[10 + 32 + 16 + 32], blob[256], *back;
-	size_t keylens[] = { 16, 32 }, i, ilen, len, blen;
+	static const size_t keylens[] = { 16, 32 };
+	size_t i, ilen, len, blen;
 	struct crypt_key mkey, fkey;
 
 	SHA512(pass, sizeof(pass) - 1, digest);
