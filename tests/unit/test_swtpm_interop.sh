@@ -211,6 +211,11 @@ T12_STARTUP_STATE=00c10000000c000000990002
 T12_SAVESTATE=00c10000000a00000098
 T12_EXTEND10=00c100000022000000140000000a1111111111111111111111111111111111111111
 T12_PCRREAD10=00c10000000e000000150000000a
+# TPM_CreateEndorsementKeyPair (RSA 2048) and TPM_ReadPubek: the EK lives in
+# the permanent state
+T12_NONCE=2222222222222222222222222222222222222222
+T12_CREATEEK=00c10000003600000078${T12_NONCE}00000001000300010000000c000008000000000200000000
+T12_READPUBEK=00c10000001e0000007c${T12_NONCE}
 # PCR 10 after one extend of 20 bytes 0x11 from zero (16 resets at Startup)
 T12_PCR10=00c40000001e00000000b3e26c6ca6785f04dd7187293d802d5b16dad8c1
 TPMV=12 FLAGS=not-need-init
@@ -241,11 +246,13 @@ for from in swtpm cuse_tpm; do
 		fi
 		halt
 	done
-	# the three blobs of a running TPM 1.2; the volatile state holds PCR 10
+	# the three blobs of a running TPM 1.2: the permanent state holds an
+	# EK, the volatile state PCR 10
 	name=tpm12-$run-blobs-$from-to-$to
 	mkdir -p "$TMP/t12.$run.run.$from" "$TMP/t12.$run.new.$to"
 	if serve "$from" "$TMP/t12.$run.run.$from" &&
-		[ "$(tpm12 $T12_STARTUP_CLEAR $T12_EXTEND10 | tail -1)" = "$T12_PCR10" ]; then
+		[ "$(tpm12 $T12_STARTUP_CLEAR $T12_CREATEEK $T12_EXTEND10 | tail -1)" = "$T12_PCR10" ] &&
+		tpm12 $T12_READPUBEK >"$TMP/t12.pubek" && grep -q "^00c4........00000000" "$TMP/t12.pubek"; then
 		ok=1
 		for t in permanent volatile savestate; do
 			ctl --save "$t" "$TMP/t12.$from.$t" >/dev/null || ok=0
@@ -257,7 +264,7 @@ for from in swtpm cuse_tpm; do
 			ctl --load "$t" "$TMP/t12.$from.$t" >/dev/null 2>"$TMP/err" || ok=0
 		done
 		if [ $ok = 1 ] && ctl -i >/dev/null 2>"$TMP/err" &&
-			[ "$(tpm12 $T12_PCRREAD10)" = "$T12_PCR10" ]; then
+			[ "$(tpm12 $T12_PCRREAD10 $T12_READPUBEK | tr '\n' ' ')" = "$T12_PCR10 $(cat "$TMP/t12.pubek") " ]; then
 			pass "$name"
 		else
 			fail "$name" "$(cat "$TMP/err"; tail -n 3 "$TMP/$to.log")"
