@@ -19,8 +19,10 @@ new_port() {
 new_port
 PID=
 passed=0 failed=0
+LOOP=
 cleanup() {
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	[ -n "$LOOP" ] && losetup -d "$LOOP"
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -30,10 +32,11 @@ fail() { echo "FAIL: $1: $2"; failed=$((failed + 1)); }
 # TPM 2.0 unless TPMV=12; the flags the servers start with
 TPMV=2
 FLAGS=not-need-init,startup-clear
-# state_arg DIR|FILE.img: the --tpmstate value (a .img is a linear file)
+# state_arg DIR|FILE.img|/dev/BLOCKDEV: the --tpmstate value (a .img or a
+# device is a linear file)
 state_arg() {
 	case $1 in
-	*.img) echo "backend-uri=file://$1" ;;
+	*.img | /dev/*) echo "backend-uri=file://$1" ;;
 	*) echo "dir=$1" ;;
 	esac
 }
@@ -86,7 +89,7 @@ NVDATA=$TMP/nvdata
 printf 'interop between two vTPMs....' >"$NVDATA"
 # fill IMPL DIR: an NV index and a PCR 16 value; records the PCR
 fill() {
-	[[ $2 == *.img ]] || mkdir -p "$2"
+	[[ $2 == *.img || $2 == /dev/* ]] || mkdir -p "$2"
 	serve "$1" "$2" || return 1
 	tpm2_nvdefine 0x1500020 -C o -s 29 -a "ownerread|ownerwrite|authread|authwrite" >/dev/null &&
 		tpm2_nvwrite 0x1500020 -C o -i "$NVDATA" &&
@@ -160,6 +163,33 @@ else
 	fail keyed-files-are-encrypted-256 "$(head -c 10 "$TMP/keyed.dir.cuse_tpm/tpm2-00.permall" | od -An -tx1)"
 fi
 KEYARGS=()
+
+# The linear backend on a block device (a loop device): cuse_tpm writes it,
+# swtpm changes it in place, cuse_tpm reads it back; cuse_tpm's second
+# write goes beside its first (the header then switches to it).
+header_offset() { od -An -tu4 -j 12 -N 4 "$LOOP" | tr -d ' '; }
+truncate -s 1M "$TMP/loop.img"
+if LOOP=$(losetup -f --show "$TMP/loop.img" 2>/dev/null); then
+	if fill cuse_tpm "$LOOP"; then
+		halt
+		first=$(header_offset)
+		serve cuse_tpm "$LOOP" && tpm2_pcrextend 16:sha256=1111111111111111111111111111111111111111111111111111111111111111 >/dev/null
+		halt
+		second=$(header_offset)
+		if serve swtpm "$LOOP" && nv_is_there && tpm2_nvwrite 0x1500020 -C o -i "$NVDATA" &&
+			halt && serve cuse_tpm "$LOOP" && nv_is_there &&
+			[ "$first" != "$second" ] && [ "$first" -ge 192 ] && [ "$second" -ge 192 ]; then
+			pass linear-block-device-both-ways
+		else
+			fail linear-block-device-both-ways "permall at $first, then $second"
+		fi
+	else
+		fail linear-block-device-both-ways "could not fill cuse_tpm"
+	fi
+	halt
+else
+	echo "# no loop device here: the block-device check is skipped"
+fi
 
 # Blobs set into a stopped cuse_tpm are on disk before the set is answered:
 # kill -9 before INIT, restart, INIT, and the state is there (as in swtpm).
