@@ -139,6 +139,33 @@ static void seccomp_and_node(void)
 	options_free(&o);
 }
 
-CHECK_MAIN(TEST(swtpm_command_line), TEST(defaults_are_tpm2_durable_locked),
+/* swtpm's linear file: unlocked unless asked, as in swtpm. */
+static void linear_file_backend(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate",
+		       "backend-uri=file:///var/lib/x.img"),
+		 0);
+	CHECK(o.state_linear && strcmp(o.state_dir, "/var/lib/x.img") == 0);
+	CHECK(!o.tpm.lock);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate",
+		       "backend-uri=file:///dev/sdx,lock,mode=0600"),
+		 0);
+	CHECK(o.state_linear && o.tpm.lock && o.state_mode == 0600);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate",
+		       "backend-uri=file:///x.img,fsync"),
+		 -1);
+	CHECK(strstr(err, "fsync") != NULL);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "backend-uri=rbd://x"),
+		 -1);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x"), 0);
+	CHECK(!o.state_linear && o.tpm.lock);
+	options_free(&o);
+}
+
+CHECK_MAIN(TEST(linear_file_backend),
+	   TEST(swtpm_command_line), TEST(defaults_are_tpm2_durable_locked),
 	   TEST(errors_say_what_is_wrong), TEST(seccomp_and_node),
 	   TEST(help_and_version_need_nothing_else))
