@@ -218,6 +218,8 @@ static int read_image(struct store_file *f, struct image *im)
 	if (rc < 0)
 		return rc;
 	end = image_end(im); /* at least the header */
+	if (end > f->device_size)
+		return -EBADMSG; /* sections past the device's end */
 	im->buf = malloc(end > sizeof(hdr) ? end : sizeof(hdr));
 	if (!im->buf)
 		return -ENOMEM;

@@ -240,6 +240,13 @@ static void linear_file_versions(void)
 	CHECK_EQ(write(fd, img, sizeof(img)), (ssize_t)sizeof(img));
 	close(fd);
 	CHECK_EQ(store_open_file(&s, path, 0600, true, true), -EPROTO);
+	/* version 1, but permall would end past the file's end */
+	img[8] = 1;
+	memcpy(img + 12, "\xc0\0\0\0\x40\0\0\0\x40\0\0\0", 12);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK_EQ(write(fd, img, sizeof(img)), (ssize_t)sizeof(img));
+	close(fd);
+	CHECK_EQ(store_open_file(&s, path, 0600, true, true), -EBADMSG);
 	fd = open(path, O_WRONLY | O_TRUNC);
 	CHECK_EQ(write(fd, "not a TPM", 9), 9);
 	close(fd);
