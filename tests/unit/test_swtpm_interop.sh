@@ -251,7 +251,8 @@ T12_PCR10=00c40000001e00000000b3e26c6ca6785f04dd7187293d802d5b16dad8c1
 TPMV=12 FLAGS=not-need-init
 for run in plain keyed; do
 KEYARGS=()
-[ $run = keyed ] && KEYARGS=(--key "file=$TMP/key,mode=aes-256-cbc" --migration-key "pwdfile=$TMP/pwd,mode=aes-256-cbc")
+# keyed: the migration key from the passphrase by kdf=sha512 this time
+[ $run = keyed ] && KEYARGS=(--key "file=$TMP/key,mode=aes-256-cbc" --migration-key "pwdfile=$TMP/pwd,mode=aes-256-cbc,kdf=sha512")
 for from in swtpm cuse_tpm; do
 	to=cuse_tpm
 	[ "$from" = cuse_tpm ] && to=swtpm
