@@ -239,9 +239,9 @@ static uint32_t run_op(enum op op, bool encrypted, const struct keyarg *fk,
 					     BLOB_FLAG_ENCRYPTED, out, outlen)
 			       : 1;
 	case WRAP_LEGACY_MIG:
+		/* the old writer's flags: MIGRATION_DATA came with version 2 */
 		return fk->set ? wrap_legacy(in, inlen, &fk->key,
-					     BLOB_FLAG_MIGRATION_ENCRYPTED |
-						     BLOB_FLAG_MIGRATION_DATA,
+					     BLOB_FLAG_MIGRATION_ENCRYPTED,
 					     out, outlen)
 			       : 1;
 	case WRAP_NOIV:

@@ -708,9 +708,12 @@ static size_t legacy_layer(const uint8_t *key, size_t keylen,
  * outer layer keyed with a --migration-key passphrase and kdf=sha512 (the
  * key is SHA-512 of the whole passphrase file, truncated: swtpm's key.c),
  * 128 and 256 bits, the inner layer plain or file-key encrypted.  The
- * vectors come from the format as documented (anchors.md section 4, checked
- * against swtpm_nvstore.c: version 1 decrypts with no IV, then compares
- * SHA-256 of the rest with the first 32 bytes); Debian's swtpm 0.7.1
+ * vectors come from the format as documented (anchors.md section 4),
+ * checked against swtpm's source: today's swtpm_nvstore.c decrypts version
+ * 1 with no IV and compares SHA-256 of the rest with the first 32 bytes;
+ * the old writer (swtpm_nvfile.c of the version-1 days) wrapped the state
+ * file's bytes so, under a header {1, 1, 10, MIGRATION_ENCRYPTED
+ * [|ENCRYPTED], totlen}, its keys 128-bit only.  Debian's swtpm 0.7.1
  * writes version 2 only, so none could be taken from it.
  */
 static void legacy_migration_with_passphrase(void)
@@ -724,8 +727,7 @@ static void legacy_migration_with_passphrase(void)
 	SHA512(pass, sizeof(pass) - 1, digest);
 	for (i = 0; i < 2; i++) {
 		size_t kl = keylens[i];
-		uint16_t flags = BLOB_FLAG_MIGRATION_ENCRYPTED |
-				 BLOB_FLAG_MIGRATION_DATA;
+		uint16_t flags = BLOB_FLAG_MIGRATION_ENCRYPTED;
 
 		/* our KDF gives the same key */
 		CHECK_EQ(crypt_key_from_passphrase(pass, sizeof(pass) - 1,
