@@ -14,7 +14,7 @@
 #include <string.h>
 
 struct core {
-	struct store store;
+	struct store *store;
 	struct vtpm *vtpm;
 };
 
@@ -33,7 +33,7 @@ static void core_close(struct transport *t)
 	struct core *c = t->ctx;
 
 	vtpm_free(c->vtpm);
-	store_close(&c->store);
+	store_close(c->store);
 	free(c);
 }
 
@@ -54,17 +54,17 @@ int core_open(struct transport *t, const char *dir)
 	t->ctx = c;
 	/* durable, as the daemon is by default */
 	if (store_open(&c->store, dir, 0640, true, true) < 0 ||
-	    store_lock(&c->store, 0) < 0) {
+	    store_lock(c->store, 0) < 0) {
 		fprintf(stderr, "bench: cannot use state directory %s\n", dir);
 		free(c);
 		return -1;
 	}
-	c->vtpm = vtpm_new(&cfg, &c->store, NULL, NULL);
+	c->vtpm = vtpm_new(&cfg, c->store, NULL, NULL);
 	if (!c->vtpm || vtpm_boot(c->vtpm) != 0) {
 		fprintf(stderr, "bench: the core did not start the TPM\n");
 		if (c->vtpm)
 			vtpm_free(c->vtpm);
-		store_close(&c->store);
+		store_close(c->store);
 		free(c);
 		return -1;
 	}

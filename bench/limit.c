@@ -203,7 +203,7 @@ static void limit_close(struct transport *t)
 /* Fills the in-memory NVRAM from a state directory's files. */
 static int preload(const char *dir)
 {
-	struct store st;
+	struct store *st;
 	size_t i, len;
 	int b, rc = 0;
 
@@ -215,7 +215,7 @@ static int preload(const char *dir)
 		uint8_t *data = NULL;
 
 		b = store_blob_by_name(files[i].name);
-		rc = store_load(&st, b, &data, &len);
+		rc = store_load(st, b, &data, &len);
 		if (rc == -ENOENT) {
 			rc = 0;
 			continue;
@@ -226,7 +226,7 @@ static int preload(const char *dir)
 		files[i].len = (uint32_t)len;
 		files[i].present = true;
 	}
-	store_close(&st);
+	store_close(st);
 	return rc;
 }
 

@@ -534,6 +534,39 @@ static uint32_t migration_state(const uint8_t *buf, size_t len, uint16_t flags,
 	return rc ? rc : hand_out(&plain, out, outlen);
 }
 
+/*
+ * A version-1 migration blob: each encrypted layer is a legacy one (zero
+ * IV, SHA-256 of the data in front, no HMAC), a plain one is the bare data.
+ */
+static uint32_t legacy_migration_state(const uint8_t *buf, size_t len,
+				       const struct crypt_key *file_key,
+				       const struct crypt_key *migration_key,
+				       uint8_t **out, size_t *outlen)
+{
+	struct bytes outer = { 0 }, plain = { 0 };
+	uint32_t rc = 0;
+
+	if (migration_key) {
+		rc = open_legacy(migration_key, buf, len, &outer);
+		buf = outer.p;
+		len = outer.len;
+	}
+	if (!rc && file_key) {
+		rc = open_legacy(file_key, buf, len, &plain);
+		if (!rc)
+			rc = hand_out(&plain, out, outlen);
+	} else if (!rc) {
+		rc = copy_out(buf, len, out, outlen);
+	}
+	bytes_free(&outer);
+	return rc;
+}
+
+bool blob_is_legacy(const uint8_t *buf, size_t len)
+{
+	return len >= BLOB_HEADER_SIZE && buf[0] < BLOB_VERSION;
+}
+
 uint32_t blob_unwrap_migration_key(const uint8_t *buf, size_t len,
 				   bool encrypted,
 				   const struct crypt_key *file_key,
@@ -566,8 +599,10 @@ uint32_t blob_unwrap_migration_key(const uint8_t *buf, size_t len,
 	buf += BLOB_HEADER_SIZE;
 	len -= BLOB_HEADER_SIZE;
 	if (version < 2)
-		return mig_enc || file_enc ? TPM_BAD_VERSION
-					   : copy_out(buf, len, out, outlen);
+		return legacy_migration_state(buf, len,
+					      file_enc ? file_key : NULL,
+					      mig_enc ? migration_key : NULL,
+					      out, outlen);
 	rc = migration_inner(buf, len, flags, migration_key, &outer, &inner,
 			     &inner_len);
 	if (!rc)

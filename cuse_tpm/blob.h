@@ -81,6 +81,9 @@ uint32_t blob_unwrap_migration(const uint8_t *buf, size_t len, uint8_t **out,
  * OpenSSL fails, random bytes included.  Decrypted data never leave on error.
  */
 
+/* Whether a container is version 1 (older swtpm; no HMAC). */
+bool blob_is_legacy(const uint8_t *buf, size_t len);
+
 /* The header's BLOB_FLAG_* bits, after the same checks the unwraps do. */
 uint32_t blob_flags(const uint8_t *buf, size_t len, uint16_t *flags);
 
@@ -111,8 +114,10 @@ uint32_t blob_wrap_migration_key(const uint8_t *data, size_t len,
  * when a migration key is set: the "upgrade" path); the inner one if the
  * header says so or @encrypted (PTM_STATE_FLAG_ENCRYPTED from the caller).
  * Empty blobs mean "no state" as in blob_unwrap_migration().  Version-1
- * blobs are read plain only: their encrypted form has no HMAC, and a
- * decryption error would be an oracle for whoever may send blobs.
+ * blobs (older swtpm) are read as swtpm 0.9 reads them, plain or with
+ * either layer in the legacy encryption (zero IV, SHA-256 of the data in
+ * front, no HMAC): nothing but that unkeyed hash checks their integrity,
+ * which the caller should log (blob_is_legacy).
  */
 uint32_t blob_unwrap_migration_key(const uint8_t *buf, size_t len,
 				   bool encrypted,

@@ -41,7 +41,7 @@ struct daemon {
 	int ready_fd;     /* pipe to the waiting parent, or -1 */
 	bool ready;
 	bool failed;      /* a failure was reported already */
-	struct store store;
+	struct store *store;
 	struct crypt_key file_key, migration_key;
 	struct vtpm *vtpm;
 	struct cuse_device *dev; /* with -n */
@@ -319,11 +319,37 @@ static int enter_chroot(struct daemon *d)
 	return 0;
 }
 
+/*
+ * Where the state is written: its directory, or for a linear file the
+ * directory it is replaced in, or the block device itself.
+ */
+static void state_paths(const struct daemon *d, struct sandbox_paths *p,
+			char *parent, size_t size)
+{
+	const char *slash = strrchr(d->state_dir, '/');
+	struct stat st;
+
+	p->state_dir = d->state_dir;
+	if (d->opts.state_backend != STATE_BACKEND_FILE)
+		return;
+	if (stat(d->state_dir, &st) == 0 && S_ISBLK(st.st_mode)) {
+		p->state_dir = NULL;
+		p->state_file = d->state_dir;
+		return;
+	}
+	if (!slash)
+		snprintf(parent, size, ".");
+	else
+		snprintf(parent, size, "%.*s",
+			 slash == d->state_dir ? 1 : (int)(slash - d->state_dir),
+			 d->state_dir);
+	p->state_dir = parent;
+}
+
 /* Writes only to the state and the node from here on; removes only our files. */
 static int confine_files(struct daemon *d)
 {
-	const struct sandbox_paths paths = {
-		.state_dir = d->state_dir,
+	struct sandbox_paths paths = {
 		/* in a --chroot jail the node is out of sight, and unneeded */
 		.node = d->dev && !d->opts.chroot_dir ? cuse_device_node(d->dev)
 						      : NULL,
@@ -333,14 +359,18 @@ static int confine_files(struct daemon *d)
 			d->opts.data.type == ENDPOINT_UNIX ? d->opts.data.path : NULL,
 		},
 	};
-	char err[512];
-	int rc = sandbox_restrict_files(&paths, err, sizeof(err));
+	char err[512], parent[PATH_MAX];
+	int rc;
+
+	state_paths(d, &paths, parent, sizeof(parent));
+	rc = sandbox_restrict_files(&paths, err, sizeof(err));
 
 	if (rc < 0) {
 		report_failure(d, "%s", err);
 		return -1;
 	}
-	d->store.confined = rc > 0;
+	if (rc > 0)
+		store_set_confined(d->store);
 	return 0;
 }
 
@@ -384,15 +414,24 @@ static int serve(struct daemon *d)
 	/* root was for /dev/cuse and the sockets; the state is the user's */
 	if (o->runas && drop_privileges(d) < 0)
 		goto out;
-	rc = store_open(&d->store, o->state_dir, o->state_mode, o->tpm.tpm2,
-			o->durable);
+	if (o->state_backend == STATE_BACKEND_FILE)
+		rc = store_open_file(&d->store, o->state_dir, o->state_mode,
+				     o->tpm.tpm2, o->durable);
+	else
+		rc = store_open(&d->store, o->state_dir, o->state_mode,
+				o->tpm.tpm2, o->durable);
 	if (rc < 0) {
-		report_failure(d, "state directory %s is unusable: %s",
-			       o->state_dir, strerror(-rc));
+		report_failure(d, "state %s %s is unusable: %s",
+			       o->state_backend == STATE_BACKEND_FILE ? "file"
+								      : "directory",
+			       o->state_dir,
+			       rc == -EPROTO ? "a newer format than swtpm's "
+					       "linear file version 1"
+					     : strerror(-rc));
 		goto out;
 	}
 	if (o->has_key)
-		d->store.key = &d->file_key;
+		store_set_key(d->store, &d->file_key);
 	if (!realpath(o->state_dir, d->state_dir))
 		snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
 	/*
@@ -403,9 +442,9 @@ static int serve(struct daemon *d)
 	 */
 	if (o->tpm.lock && !o->tpm.incoming &&
 	    (o->tpm.not_need_init || !o->tpm.release_lock_outgoing)) {
-		rc = store_lock(&d->store, 0);
+		rc = store_lock(d->store, 0);
 		if (rc < 0) {
-			report_failure(d, "state directory %s is in use: %s",
+			report_failure(d, "state %s is in use: %s",
 				       d->state_dir,
 				       rc == -EAGAIN ? "another TPM holds its lock"
 						     : strerror(-rc));
@@ -420,7 +459,7 @@ static int serve(struct daemon *d)
 	/* before any thread starts: Landlock binds this thread's children */
 	if (confine_files(d) < 0)
 		goto out;
-	d->vtpm = vtpm_new(&o->tpm, &d->store, on_tpm_exit, d);
+	d->vtpm = vtpm_new(&o->tpm, d->store, on_tpm_exit, d);
 	if (!d->vtpm) {
 		report_failure(d, "cannot start the TPM: %s", strerror(errno));
 		goto out;
@@ -455,7 +494,7 @@ out:
 	server_free(d->srv);
 	vtpm_free(d->vtpm);
 	cuse_device_free(d->dev);
-	store_close(&d->store);
+	store_close(d->store);
 	crypt_key_wipe(&d->file_key);
 	crypt_key_wipe(&d->migration_key);
 	/* ours to remove: filled in at readiness, or made and never filled */

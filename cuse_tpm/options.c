@@ -379,6 +379,7 @@ void options_usage(const char *prog)
 	       "  -M, --maj MAJOR        device major number (0: let the kernel pick)\n"
 	       "  -m, --min MINOR        device minor number\n"
 	       "      --tpmstate dir=DIR|backend-uri=dir://DIR[,mode=0640][,lock[=BOOL]][,fsync[=BOOL]]\n"
+	       "      --tpmstate backend-uri=file://FILE[,mode=0640][,lock[=BOOL]]\n"
 	       "                         where the TPM keeps its state (default: $TPM_PATH);\n"
 	       "                         files are replaced atomically and fsync'ed unless fsync=false\n"
 	       "      --tpm2             emulate a TPM 2.0\n"

@@ -35,7 +35,8 @@ enum options_mode {
 
 /* Where the state lives: --tpmstate dir=|backend-uri=. */
 enum state_backend {
-	STATE_BACKEND_DIR, /* dir=PATH, backend-uri=dir://PATH */
+	STATE_BACKEND_DIR,  /* dir=PATH, backend-uri=dir://PATH */
+	STATE_BACKEND_FILE, /* backend-uri=file://PATH: swtpm's linear file */
 };
 
 enum options_action {

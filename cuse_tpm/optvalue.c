@@ -33,22 +33,26 @@ static int parse_file_or_fd(struct subopts *so, const char *opt,
 	return 0;
 }
 
-/*
- * backend-uri=SCHEME://PATH: the one place that knows the schemes.  Only
- * dir:// so far; file:// (swtpm's linear file) is the next one here.
- */
+/* backend-uri=SCHEME://PATH: the one place that knows the schemes. */
 static int parse_backend_uri(struct options *o, const char *uri, char *err,
 			     size_t errlen)
 {
-	static const char dir[] = "dir://";
+	static const char dir[] = "dir://", file[] = "file://";
 
 	if (uri && !strncmp(uri, dir, sizeof(dir) - 1)) {
 		o->state_backend = STATE_BACKEND_DIR;
 		o->state_dir = uri + sizeof(dir) - 1;
 		return 0;
 	}
+	if (uri && !strncmp(uri, file, sizeof(file) - 1)) {
+		/* swtpm's linear file: unlocked unless asked, as in swtpm */
+		o->state_backend = STATE_BACKEND_FILE;
+		o->state_dir = uri + sizeof(file) - 1;
+		o->tpm.lock = false;
+		return 0;
+	}
 	return fail_with(err, errlen, "--tpmstate: backend-uri '%s' is not "
-			 "supported (only dir://PATH)", uri ? uri : "");
+			 "supported (dir://DIR or file://FILE)", uri ? uri : "");
 }
 
 int optvalue_tpmstate(struct options *o, struct subopts *so, char *err,
@@ -84,6 +88,9 @@ int optvalue_tpmstate(struct options *o, struct subopts *so, char *err,
 		return fail_with(err, errlen, "--tpmstate: lock= needs true or false");
 	if (fsync && subopt_bool(fsync, &o->durable) < 0)
 		return fail_with(err, errlen, "--tpmstate: fsync= needs true or false");
+	if (o->state_backend == STATE_BACKEND_FILE && (fsync || backup))
+		return fail_with(err, errlen, "--tpmstate: file:// takes neither "
+			    "fsync nor backup: its writes are always synced and atomic");
 	if (backup)
 		return fail_with(err, errlen, "--tpmstate: backup is not supported: "
 			    "every write is atomic, so there is nothing to restore");

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "probe.h"
 
+#include "store.h"
 #include "tpmlib.h"
 
 #include <errno.h>
@@ -78,7 +79,7 @@ int probe_print_capabilities(const struct options *o)
 	add(&f, "cmdarg-chroot");
 	add(&f, "cmdarg-migration");
 	add(&f, "nvram-backend-dir");
-	/* "nvram-backend-file" goes here once backend-uri=file:// is served */
+	add(&f, "nvram-backend-file");
 	add_rsa_keysizes(&f, o->tpm.tpm2);
 	/* newer swtpm's names, in its order */
 	add(&f, "cmdarg-print-info");
@@ -92,31 +93,38 @@ int probe_print_capabilities(const struct options *o)
 	return 0;
 }
 
-/* swtpm's --print-states: which blobs the state directory holds. */
+/* swtpm's --print-states: which blobs the state holds, as the store sees them. */
 int probe_print_states(const struct options *o)
 {
-	static const char *const names[] = { "permall", "volatilestate",
-					     "savestate" };
 	const char *sep = "";
+	struct store *s;
 	char path[PATH_MAX];
-	struct stat st;
-	size_t i;
+	size_t size;
+	int b, rc;
 
+	rc = store_probe(&s, o->state_dir,
+			 o->state_backend == STATE_BACKEND_FILE, o->tpm.tpm2);
+	if (rc < 0) {
+		fprintf(stderr, "cuse_tpm: %s: %s\n", o->state_dir, strerror(-rc));
+		return 1;
+	}
 	printf("{ \"type\": \"swtpm\", \"states\": [");
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s-00.%s", o->state_dir,
-			 o->tpm.tpm2 ? "tpm2" : "tpm", names[i]);
-		if (stat(path, &st) < 0) {
-			if (errno == ENOENT)
-				continue;
-			fprintf(stderr, "cuse_tpm: %s: %s\n", path, strerror(errno));
+	for (b = 0; b < STORE_NBLOBS; b++) {
+		rc = store_stored_size(s, b, &size);
+		if (rc == -ENOENT)
+			continue;
+		if (rc < 0) {
+			store_blob_path(s, b, path, sizeof(path));
+			fprintf(stderr, "cuse_tpm: %s: %s\n", path, strerror(-rc));
+			store_close(s);
 			return 1;
 		}
-		printf("%s {\"name\": \"%s\", \"size\": %lld}", sep, names[i],
-		       (long long)st.st_size);
+		printf("%s {\"name\": \"%s\", \"size\": %zu}", sep,
+		       store_blob_name(b), size);
 		sep = ",";
 	}
 	printf("%s] }\n", *sep ? " " : "");
+	store_close(s);
 	return 0;
 }
 

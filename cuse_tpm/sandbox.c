@@ -124,6 +124,8 @@ int sandbox_restrict_files(const struct sandbox_paths *p, char *err,
 			   errlen) < 0 ||
 	    landlock_allow(ruleset, p->state_dir, FS_STATE,
 			   attr.handled_access_fs, err, errlen) < 0 ||
+	    landlock_allow(ruleset, p->state_file, FS_FILE_RW,
+			   attr.handled_access_fs, err, errlen) < 0 ||
 	    landlock_allow(ruleset, p->node, FS_FILE_RW, attr.handled_access_fs,
 			   err, errlen) < 0 ||
 	    /* a --chroot jail may have no /dev at all */
@@ -143,7 +145,8 @@ int sandbox_restrict_files(const struct sandbox_paths *p, char *err,
 	}
 	close(ruleset);
 	log_debug("landlock (ABI %d): writes only to %s", abi,
-		  p->state_dir ? p->state_dir : "nothing");
+		  p->state_dir ? p->state_dir
+			       : p->state_file ? p->state_file : "nothing");
 	return 1;
 fail:
 	close(ruleset);

@@ -38,6 +38,7 @@ enum seccomp_action {
 /* Files the process may still write; NULL entries are skipped. */
 struct sandbox_paths {
 	const char *state_dir; /* full access below it */
+	const char *state_file; /* a block device holding the state: read, write */
 	const char *node;      /* /dev/NAME: read and write */
 	/* removed at the end (pid file, unix sockets): their directories
 	 * allow removal */

@@ -85,7 +85,7 @@ static TPM_RESULT keep_unsaved(enum store_blob b, const uint8_t *data,
 {
 	char path[PATH_MAX];
 
-	store_file_path(active->store, b, path, sizeof(path));
+	store_blob_path(active->store, b, path, sizeof(path));
 	if (store_keep_unsaved(active->store, b, data, len) < 0) {
 		log_err("cannot write %s: %s; out of memory to keep it",
 			path, strerror(-err));
@@ -263,7 +263,7 @@ bool tpmlib_flush(struct tpmlib *t)
 		return true;
 	if (store_flush(t->store) < 0)
 		return false;
-	log_warn("state written to %s: TPM commands work again", t->store->dir);
+	log_warn("state written to %s: TPM commands work again", store_where(t->store));
 	return true;
 }
 

@@ -223,7 +223,7 @@ ptm_res vtpm_cancel(struct vtpm *v)
 
 ptm_res vtpm_get_config(struct vtpm *v, uint32_t *flags)
 {
-	*flags = (v->store->key ? PTM_CONFIG_FLAG_FILE_KEY : 0) |
+	*flags = (store_key(v->store) ? PTM_CONFIG_FLAG_FILE_KEY : 0) |
 		 (v->cfg.migration_key ? PTM_CONFIG_FLAG_MIGRATION_KEY : 0);
 	return TPM_SUCCESS;
 }

@@ -28,7 +28,7 @@ ptm_res ensure_state_locked(struct vtpm *v, unsigned retries)
 		return TPM_SUCCESS;
 	rc = store_lock(v->store, retries);
 	if (rc < 0) {
-		log_err("cannot lock state directory %s: %s", v->store->dir,
+		log_err("cannot lock the state in %s: %s", store_where(v->store),
 			rc == -EAGAIN ? "another process holds it"
 				      : strerror(-rc));
 		return TPM_FAIL;
@@ -69,7 +69,7 @@ static ptm_res store_volatile(struct vtpm *v)
 		if (rc < 0) {
 			char path[PATH_MAX];
 
-			store_file_path(v->store, STORE_VOLATILE, path,
+			store_blob_path(v->store, STORE_VOLATILE, path,
 					sizeof(path));
 			log_err("cannot write %s: %s", path, strerror(-rc));
 			res = TPM_IOERROR;
@@ -110,21 +110,13 @@ static bool blob_of_type(uint32_t type, enum store_blob *b)
 /* The savestate lives only in what libtpms last stored, not in its memory. */
 static int load_savestate(struct vtpm *v, uint8_t **data, size_t *len)
 {
-	struct store_cache *c = &v->store->cache[STORE_SAVESTATE];
-	int rc;
+	int rc = store_load_latest(v->store, STORE_SAVESTATE, data, len);
 
-	if (!c->valid) {
-		rc = store_load(v->store, STORE_SAVESTATE, data, len);
-		if (rc != -ENOENT)
-			return rc;
-	}
-	*len = c->data ? c->len : 0;
-	*data = malloc(*len ? *len : 1);
-	if (!*data)
-		return -ENOMEM;
-	if (*len)
-		memcpy(*data, c->data, *len);
-	return 0;
+	if (rc != -ENOENT)
+		return rc;
+	*len = 0;
+	*data = malloc(1);
+	return *data ? 0 : -ENOMEM;
 }
 
 /*
@@ -156,7 +148,8 @@ static ptm_res get_stateblob(struct vtpm *v, enum store_blob b, bool decrypted,
 	 * decrypted; the migration key, if any, wraps it all.
 	 */
 	if (res == TPM_SUCCESS && plain_len) {
-		const struct crypt_key *inner = decrypted ? NULL : v->store->key;
+		const struct crypt_key *inner =
+			decrypted ? NULL : store_key(v->store);
 
 		res = blob_wrap_migration_key(plain, plain_len, inner,
 					      v->cfg.migration_key, blob,
@@ -204,6 +197,30 @@ ptm_res vtpm_get_stateblob(struct vtpm *v, uint32_t type, uint32_t flags_in,
 	return TPM_SUCCESS;
 }
 
+/*
+ * A blob set is written where INIT, or this daemon restarted, finds it (as
+ * swtpm does), durably, before the set counts as done; we hold the lock
+ * (ensure_state_locked) or locking is off.  If it cannot be written, libtpms
+ * forgets it too: the set did not happen.  An empty blob writes nothing.
+ */
+static ptm_res persist_blob(struct vtpm *v, enum store_blob b,
+			    const uint8_t *plain, size_t len)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (!len)
+		return TPM_SUCCESS;
+	rc = store_save(v->store, b, plain, len);
+	if (rc == 0)
+		return TPM_SUCCESS;
+	store_blob_path(v->store, b, path, sizeof(path));
+	log_err("cannot write the %s state blob to %s: %s", blob_names[b], path,
+		strerror(-rc));
+	tpmlib_set_state(b, NULL, 0);
+	return TPM_IOERROR;
+}
+
 /* A client's blob as @b's state, for the next INIT. Under the tpm lock. */
 static ptm_res set_stateblob(struct vtpm *v, enum store_blob b, bool encrypted,
 			     const uint8_t *blob, uint32_t len)
@@ -218,19 +235,26 @@ static ptm_res set_stateblob(struct vtpm *v, enum store_blob b, bool encrypted,
 	res = ensure_state_locked(v, 0);
 	if (res)
 		return res;
-	res = blob_unwrap_migration_key(blob, len, encrypted, v->store->key,
+	res = blob_unwrap_migration_key(blob, len, encrypted, store_key(v->store),
 					v->cfg.migration_key, &plain,
 					&plain_len);
 	if (res) {
 		log_err("refusing %s state blob: not a valid blob (0x%x)",
 			blob_names[b], res);
 	} else {
+		if (blob_is_legacy(blob, len))
+			log_warn("%s state blob in the version-1 format of older "
+				 "swtpm releases: it has no HMAC, so its integrity "
+				 "is not checked; loading it as swtpm does",
+				 blob_names[b]);
 		/* an empty blob clears what an earlier SET left for INIT */
 		res = tpmlib_set_state(b, plain_len ? plain : NULL,
 				       (uint32_t)plain_len);
 		if (res)
 			log_err("libtpms refused the %s state blob: 0x%x",
 				blob_names[b], res);
+		else
+			res = persist_blob(v, b, plain, plain_len);
 	}
 	free(plain);
 	/*

@@ -53,10 +53,11 @@ stage lint lint
 # every fuzz target over its seeds and its saved crashes, then briefly fresh
 stage "fuzz targets" make -s fuzz-check FUZZ_CHECK_SECONDS=10
 stage "state encryption vs swtpm" tests/unit/test_swtpm_files.sh "$BUILD/tests/blobtool"
-stage "swtpm interop: state dirs and blobs, both ways" tests/unit/test_swtpm_interop.sh "$BUILD/cuse_tpm"
+stage "swtpm interop: state dirs, linear files and blobs, TPM 2.0 and 1.2, both ways" tests/unit/test_swtpm_interop.sh "$BUILD/cuse_tpm"
 stage "drop-in swtpm: swtpm_setup, dialect, log, chroot, capabilities, lock" \
 	tests/unit/test_dropin.sh "$BUILD/cuse_tpm"
 stage "crash: SIGKILL under NV writes" python3 tests/unit/test_crash.py "$BUILD/cuse_tpm" 300
+stage "crash: SIGKILL under NV writes, linear state file" python3 tests/unit/test_crash.py "$BUILD/cuse_tpm" 300 file
 stage "control socket: hostile clients" python3 tests/unit/test_ctrl_socket.py "$BUILD/cuse_tpm"
 stage "storage faults: full, read-only, removed, denied" python3 tests/unit/test_faults.py "$BUILD/cuse_tpm"
 stage "storage faults, ASan/UBSan daemon" python3 tests/unit/test_faults.py "$BUILD/asan/cuse_tpm"

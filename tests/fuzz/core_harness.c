@@ -46,7 +46,7 @@ static bool trace;
 	} while (0)
 
 static struct vtpm *vtpm;
-static struct store store;
+static struct store *store;
 static char state_dir[64];
 static uint8_t *pristine_perm;
 static uint32_t pristine_perm_len;
@@ -120,7 +120,7 @@ static void core_init(const char *name)
 	/* not durable: fsync would only slow the fuzzer down */
 	if (store_open(&store, state_dir, 0600, true, false) < 0)
 		H_FAIL("store_open %s", state_dir);
-	vtpm = vtpm_new(&cfg, &store, on_exit_request, NULL);
+	vtpm = vtpm_new(&cfg, store, on_exit_request, NULL);
 	if (!vtpm)
 		H_FAIL("vtpm_new: %s", strerror(errno));
 	if (!getenv("FUZZ_VERBOSE"))

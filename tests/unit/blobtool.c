@@ -10,6 +10,8 @@
  *   blobtool wrap-migration FKEY MKEY IN OUT
  *   blobtool unwrap-migration [-e] FKEY MKEY IN OUT   (-e: flagged encrypted)
  *   blobtool wrap-legacy KEY IN OUT         state -> header-version-1 file
+ *   blobtool wrap-legacy-migration KEY IN OUT  state -> header-version-1
+ *         migration blob, outer layer encrypted with KEY, inner plain
  *   blobtool wrap-noiv KEY IN OUT           state -> file without IV TLV
  *   blobtool flags IN                       prints the header flags
  *   blobtool get-stateblob CTRL TYPE decrypted|encrypted OUT
@@ -120,6 +122,7 @@ enum op {
 	WRAP_MIG,
 	UNWRAP_MIG,
 	WRAP_LEGACY,
+	WRAP_LEGACY_MIG,
 	WRAP_NOIV,
 };
 
@@ -158,8 +161,8 @@ static uint8_t *put_tlv(uint8_t *p, uint16_t tag, size_t len)
  * here only, to prove the reader in blob.c against swtpm's.
  */
 static uint32_t wrap_legacy(const uint8_t *data, size_t len,
-			    const struct crypt_key *key, uint8_t **out,
-			    size_t *outlen)
+			    const struct crypt_key *key, uint16_t flags,
+			    uint8_t **out, size_t *outlen)
 {
 	static const uint8_t zero_iv[CRYPT_AES_BLOCK];
 	size_t plain = CRYPT_SHA256_SIZE + len;
@@ -170,7 +173,7 @@ static uint32_t wrap_legacy(const uint8_t *data, size_t len,
 	if (!buf)
 		return 1;
 	p = buf + BLOB_HEADER_SIZE;
-	put_header(buf, 1, BLOB_FLAG_ENCRYPTED, total);
+	put_header(buf, 1, flags, total);
 	memcpy(p + CRYPT_SHA256_SIZE, data, len);
 	memset(p + plain, (int)pad, pad);
 	if (crypt_sha256(data, len, p) < 0 ||
@@ -233,7 +236,14 @@ static uint32_t run_op(enum op op, bool encrypted, const struct keyarg *fk,
 						 key_of(fk), key_of(mk), out,
 						 outlen);
 	case WRAP_LEGACY:
-		return fk->set ? wrap_legacy(in, inlen, &fk->key, out, outlen)
+		return fk->set ? wrap_legacy(in, inlen, &fk->key,
+					     BLOB_FLAG_ENCRYPTED, out, outlen)
+			       : 1;
+	case WRAP_LEGACY_MIG:
+		/* the old writer's flags: MIGRATION_DATA came with version 2 */
+		return fk->set ? wrap_legacy(in, inlen, &fk->key,
+					     BLOB_FLAG_MIGRATION_ENCRYPTED,
+					     out, outlen)
 			       : 1;
 	case WRAP_NOIV:
 		return fk->set ? wrap_noiv(in, inlen, &fk->key, out, outlen)
@@ -384,6 +394,7 @@ int main(int argc, char **argv)
 		{ "wrap-file", WRAP_FILE },	  { "unwrap-file", UNWRAP_FILE },
 		{ "wrap-migration", WRAP_MIG },	  { "unwrap-migration", UNWRAP_MIG },
 		{ "wrap-legacy", WRAP_LEGACY },	  { "wrap-noiv", WRAP_NOIV },
+		{ "wrap-legacy-migration", WRAP_LEGACY_MIG },
 	};
 	size_t i;
 

@@ -4,7 +4,10 @@
 #include "crypt.h"
 
 #include <libtpms/tpm_error.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const uint8_t payload[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
 
@@ -655,17 +658,114 @@ static void legacy_version_1(void)
 	set_be32(blob + 6, len - 16);
 	CHECK_EQ(blob_unwrap_file_key(blob, len - 16, &key128, &back, &blen),
 		 TPM_DECRYPT_ERROR);
-	/* an encrypted version-1 migration blob is refused: no HMAC */
+	/* an encrypted version-1 migration blob is read, as swtpm 0.9 does */
 	len = legacy_blob(blob, BLOB_FLAG_MIGRATION_ENCRYPTED |
 					BLOB_FLAG_MIGRATION_DATA);
+	CHECK(blob_is_legacy(blob, len));
 	CHECK_EQ(blob_unwrap_migration_key(blob, len, false, NULL, &key128,
-					   &back, &blen), TPM_BAD_VERSION);
+					   &back, &blen), 0);
+	CHECK(blen == sizeof(payload) && memcmp(back, payload, blen) == 0);
+	free(back);
+	back = NULL;
 	/* plain version 1: everything after the header is the state */
 	put_header(blob, 1, 0, 10 + sizeof(payload));
 	memcpy(blob + 10, payload, sizeof(payload));
 	CHECK_EQ(blob_unwrap_file(blob, 10 + sizeof(payload), &back, &blen), 0);
 	CHECK(blen == sizeof(payload) && memcmp(back, payload, blen) == 0);
 	free(back);
+}
+
+/*
+ * A legacy layer around @data, built from swtpm's documented version-1
+ * format alone: AES-CBC (the key's size), zero IV, over SHA-256(data) ||
+ * data padded PKCS#7-style to the key length.  Returns its length.
+ */
+static size_t legacy_layer(const uint8_t *key, size_t keylen,
+			   const uint8_t *data, size_t len, uint8_t *out)
+{
+	static const uint8_t zero_iv[16];
+	size_t plain = 32 + len, pad = keylen - plain % keylen;
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n1 = 0, n2 = 0;
+
+	SHA256(data, len, out);
+	memcpy(out + 32, data, len);
+	memset(out + plain, (int)pad, pad);
+	if (!ctx ||
+	    !EVP_EncryptInit_ex(ctx, keylen == 32 ? EVP_aes_256_cbc()
+						  : EVP_aes_128_cbc(),
+				NULL, key, zero_iv) ||
+	    !EVP_CIPHER_CTX_set_padding(ctx, 0) ||
+	    !EVP_EncryptUpdate(ctx, out, &n1, out, (int)(plain + pad)) ||
+	    !EVP_EncryptFinal_ex(ctx, out + n1, &n2))
+		abort();
+	EVP_CIPHER_CTX_free(ctx);
+	return plain + pad;
+}
+
+/*
+ * Finding 3: version-1 migration blobs of older swtpm releases, their
+ * outer layer keyed with a --migration-key passphrase and kdf=sha512 (the
+ * key is SHA-512 of the whole passphrase file, truncated: swtpm's key.c),
+ * 128 and 256 bits, the inner layer plain or file-key encrypted.  The
+ * vectors come from the format as documented (anchors.md section 4),
+ * checked against swtpm's source: today's swtpm_nvstore.c decrypts version
+ * 1 with no IV and compares SHA-256 of the rest with the first 32 bytes;
+ * the old writer (swtpm_nvfile.c of the version-1 days) wrapped the state
+ * file's bytes so, under a header {1, 1, 10, MIGRATION_ENCRYPTED
+ * [|ENCRYPTED], totlen}, its keys 128-bit only.  Debian's swtpm 0.7.1
+ * writes version 2 only, so none could be taken from it.
+ */
+static void legacy_migration_with_passphrase(void)
+{
+	static const uint8_t pass[] = "a passphrase of an old VM\n";
+	uint8_t digest[64], inner[10 + 32 + 16 + 32], blob[256], *back;
+	static const size_t keylens[] = { 16, 32 };
+	size_t i, ilen, len, blen;
+	struct crypt_key mkey, fkey;
+
+	SHA512(pass, sizeof(pass) - 1, digest);
+	for (i = 0; i < 2; i++) {
+		size_t kl = keylens[i];
+		uint16_t flags = BLOB_FLAG_MIGRATION_ENCRYPTED;
+
+		/* our KDF gives the same key */
+		CHECK_EQ(crypt_key_from_passphrase(pass, sizeof(pass) - 1,
+						   CRYPT_KDF_SHA512, kl, &mkey),
+			 0);
+		CHECK(mkey.len == kl && memcmp(mkey.bytes, digest, kl) == 0);
+		/* inner plain */
+		len = 10 + legacy_layer(digest, kl, payload, sizeof(payload),
+					blob + 10);
+		put_header(blob, 1, flags, len);
+		CHECK_EQ(blob_unwrap_migration_key(blob, len, false, NULL, &mkey,
+						   &back, &blen), 0);
+		CHECK(blen == sizeof(payload) &&
+		      memcmp(back, payload, blen) == 0);
+		free(back);
+		/* the wrong key, or a flipped byte: refused */
+		mkey.bytes[0] ^= 1;
+		CHECK(blob_unwrap_migration_key(blob, len, false, NULL, &mkey,
+						&back, &blen) != 0);
+		mkey.bytes[0] ^= 1;
+		blob[len - 20] ^= 4;
+		CHECK(blob_unwrap_migration_key(blob, len, false, NULL, &mkey,
+						&back, &blen) != 0);
+		/* inner encrypted with a 128-bit state key */
+		fkey = key128;
+		ilen = legacy_layer(fkey.bytes, 16, payload, sizeof(payload),
+				    inner);
+		len = 10 + legacy_layer(digest, kl, inner, ilen, blob + 10);
+		put_header(blob, 1, flags | BLOB_FLAG_ENCRYPTED, len);
+		CHECK_EQ(blob_unwrap_migration_key(blob, len, false, &fkey,
+						   &mkey, &back, &blen), 0);
+		CHECK(blen == sizeof(payload) &&
+		      memcmp(back, payload, blen) == 0);
+		free(back);
+		CHECK_EQ(blob_unwrap_migration_key(blob, len, false, NULL, &mkey,
+						   &back, &blen),
+			 TPM_KEYNOTFOUND);
+	}
 }
 
 static void large_state_round_trip(void)
@@ -700,4 +800,5 @@ CHECK_MAIN(TEST(file_layout), TEST(file_round_trip), TEST(migration_layout),
 	   TEST(migration_key_rules),
 	   TEST(malformed_encrypted_blobs_are_refused),
 	   TEST(sealed_tlvs_are_strict), TEST(layer_without_iv),
-	   TEST(legacy_version_1), TEST(large_state_round_trip))
+	   TEST(legacy_version_1), TEST(legacy_migration_with_passphrase),
+	   TEST(large_state_round_trip))

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Crash test: SIGKILL cuse_tpm at random moments while a client increments
 an NV counter, rewrites an NV index and extends a PCR; restart it on the
-same state directory each time.  The state must always load, and every
-increment and write the client saw succeed must still be there.
+same state directory (or, with "file", the same linear state file) each
+time.  The state must always load, and every increment and write the
+client saw succeed must still be there.
 
-Usage: test_crash.py [BINARY] [ITERATIONS]"""
+Usage: test_crash.py [BINARY] [ITERATIONS] [dir|file]"""
 import os
 import random
 import shutil
@@ -21,7 +22,9 @@ import time
 BIN = sys.argv[1] if len(sys.argv) > 1 else "build/cuse_tpm"
 ITERATIONS = int(sys.argv[2]) if len(sys.argv) > 2 else 300
 TMP = tempfile.mkdtemp(prefix="cuse_tpm_crash.")
-STATE = os.path.join(TMP, "state")
+LINEAR = len(sys.argv) > 3 and sys.argv[3] == "file"
+STATE = os.path.join(TMP, "state.img" if LINEAR else "state")
+STATE_ARG = ("backend-uri=file://" if LINEAR else "dir=") + STATE
 COUNTER, DATA = 0x01500100, 0x01500101
 OWNER, PW = 0x40000001, 0x40000009
 
@@ -87,7 +90,7 @@ class Tpm:
 
 def start(port):
     p = subprocess.Popen(
-        [BIN, "socket", "--tpm2", "--tpmstate", "dir=" + STATE, "--server",
+        [BIN, "socket", "--tpm2", "--tpmstate", STATE_ARG, "--server",
          "type=tcp,port=%d" % port, "--flags", "not-need-init,startup-clear",
          "--log", "file=" + os.path.join(TMP, "log") + ",level=2"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -219,7 +219,7 @@ static void swtpm_setup_command_line(void)
 	CHECK_EQ(PARSE(&o, err, "socket", "--tpmstate", "backend-uri=nfs://x",
 		       "--ctrl", "type=unixio,path=/c"),
 		 -1);
-	CHECK(strstr(err, "only dir://"));
+	CHECK(strstr(err, "dir://DIR or file://FILE"));
 	CHECK_EQ(PARSE(&o, err, "socket", "--print-info", "0x4"), 0);
 	CHECK(o.action == ACTION_PRINT_INFO && o.print_info == 4);
 	options_free(&o);
@@ -246,7 +246,33 @@ static void log_level_alone_and_chroot(void)
 	options_free(&o);
 }
 
-CHECK_MAIN(TEST(swtpm_command_line), TEST(swtpm_dialect_defaults_to_tpm12),
+/* swtpm's linear file: unlocked unless asked, as in swtpm. */
+static void linear_file_backend(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate",
+		       "backend-uri=file:///var/lib/x.img"),
+		 0);
+	CHECK(o.state_backend == STATE_BACKEND_FILE && strcmp(o.state_dir, "/var/lib/x.img") == 0);
+	CHECK(!o.tpm.lock);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate",
+		       "backend-uri=file:///dev/sdx,lock,mode=0600"),
+		 0);
+	CHECK(o.state_backend == STATE_BACKEND_FILE && o.tpm.lock && o.state_mode == 0600);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate",
+		       "backend-uri=file:///x.img,fsync"),
+		 -1);
+	CHECK(strstr(err, "fsync") != NULL);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "backend-uri=rbd://x"),
+		 -1);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x"), 0);
+	CHECK(o.state_backend == STATE_BACKEND_DIR && o.tpm.lock);
+	options_free(&o);
+}
+
+CHECK_MAIN(TEST(linear_file_backend), TEST(swtpm_command_line), TEST(swtpm_dialect_defaults_to_tpm12),
 	   TEST(swtpm_setup_command_line), TEST(log_level_alone_and_chroot), TEST(defaults_are_tpm2_durable_locked),
 	   TEST(errors_say_what_is_wrong), TEST(seccomp_and_node),
 	   TEST(help_and_version_need_nothing_else))

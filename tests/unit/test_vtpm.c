@@ -76,7 +76,7 @@ static bool background_done(struct background *b)
 
 struct fixture {
 	char dir[64];
-	struct store store;
+	struct store *store;
 	struct vtpm *v;
 };
 
@@ -109,14 +109,14 @@ static struct vtpm *start(struct fixture *f, const char *dir)
 	}
 	if (store_open(&f->store, f->dir, 0600, true, false) < 0)
 		abort();
-	f->v = vtpm_new(&cfg, &f->store, count_exit, NULL);
+	f->v = vtpm_new(&cfg, f->store, count_exit, NULL);
 	return f->v;
 }
 
 static void finish(struct fixture *f)
 {
 	vtpm_free(f->v);
-	store_close(&f->store);
+	store_close(f->store);
 	live = NULL;
 }
 
@@ -488,7 +488,7 @@ static void release_lock_outgoing(void)
 
 	CHECK(start(&f, NULL));
 	vtpm_free(f.v);
-	f.v = vtpm_new(&cfg, &f.store, count_exit, NULL);
+	f.v = vtpm_new(&cfg, f.store, count_exit, NULL);
 	CHECK(f.v);
 	CHECK_EQ(powered(f.v), 0);
 	CHECK_EQ(other_process_locks(f.dir), 1);
@@ -532,7 +532,7 @@ static void incoming_refused_blob_leaves_lock(void)
 		CHECK(!"no destination");
 	}
 	vtpm_free(dst.v);
-	dst.v = vtpm_new(&cfg, &dst.store, count_exit, NULL);
+	dst.v = vtpm_new(&cfg, dst.store, count_exit, NULL);
 	if (!dst.v) {
 		free(blob);
 		CHECK(!"no incoming destination");
@@ -584,7 +584,7 @@ static void handed_over_state_left_alone(void)
 	struct vtpm_config cfg = { .tpm2 = true, .lock = true,
 				   .release_lock_outgoing = true };
 	static struct fixture f;
-	static struct store dest;
+	static struct store *dest;
 	uint8_t *blob, *before, *after, *volatile_file;
 	size_t before_len, after_len, volatile_len;
 	uint32_t len, flags;
@@ -593,7 +593,7 @@ static void handed_over_state_left_alone(void)
 
 	CHECK(start(&f, NULL));
 	vtpm_free(f.v);
-	f.v = vtpm_new(&cfg, &f.store, count_exit, NULL);
+	f.v = vtpm_new(&cfg, f.store, count_exit, NULL);
 	CHECK(f.v);
 	CHECK_EQ(powered(f.v), 0);
 	CHECK_EQ(vtpm_get_stateblob(f.v, PTM_BLOB_TYPE_SAVESTATE, 0, &blob, &len,
@@ -602,8 +602,8 @@ static void handed_over_state_left_alone(void)
 	free(blob);
 	/* the destination: an open file description of its own, locked */
 	CHECK_EQ(store_open(&dest, f.dir, 0600, true, false), 0);
-	if (store_lock(&dest, 0) < 0) {
-		store_close(&dest);
+	if (store_lock(dest, 0) < 0) {
+		store_close(dest);
 		CHECK(!"the destination could not lock");
 	}
 	before = slurp(f.dir, "tpm2-00.permall", &before_len);
@@ -616,7 +616,7 @@ static void handed_over_state_left_alone(void)
 	free(before);
 	free(after);
 	free(volatile_file);
-	store_close(&dest);
+	store_close(dest);
 	CHECK_EQ(stored, TPM_FAIL);
 	CHECK(!volatile_file);
 	CHECK(same);

@@ -330,6 +330,37 @@ group_tpm12() {
 	out=$(swtpm_ioctl --info 1 $DEV 2>&1)
 	if [[ $out == *'"family":"1.2"'* ]]; then pass tpm12-info-says-1.2; else fail tpm12-info-says-1.2 "$out"; fi
 	check tpm12-stop-writes-state bash -c "swtpm_ioctl -s $DEV && sleep 0.5 && test -s $STATE/tpm-00.permall"
+	tpm12_blob_round_trip
+}
+
+# tpm12_tx HEX: one TPM 1.2 command through the device; the response in hex
+tpm12_tx() {
+	(exec 3<>$DEV; printf '%s' "$1" | xxd -r -p >&3; head -c 4096 <&3 | xxd -p | tr -d '\n')
+}
+
+# A TPM 1.2's three blobs out of the device and into a fresh one, then
+# PTM_INIT: PCR 10 comes back (finding 2 of issue 11 said INIT gave 0x9).
+tpm12_blob_round_trip() {
+	local t out pcr=00c40000001e00000000b3e26c6ca6785f04dd7187293d802d5b16dad8c1
+	rm -rf "$STATE"
+	start_daemon --tpm12 || { fail tpm12-blobs-daemon "could not start"; return; }
+	swtpm_ioctl -i $DEV >/dev/null
+	tpm12_tx 00c10000000c000000990001 >/dev/null
+	out=$(tpm12_tx 00c100000022000000140000000a1111111111111111111111111111111111111111)
+	[ "$out" = $pcr ] || fail tpm12-blobs-extend "response $out"
+	for t in permanent volatile savestate; do
+		swtpm_ioctl --save $t /tmp/tpm12.$t $DEV >/dev/null || fail tpm12-blobs-save-$t "swtpm_ioctl --save failed"
+	done
+	stop_daemon
+	rm -rf "$STATE"
+	start_daemon --tpm12 || { fail tpm12-blobs-daemon "could not start again"; return; }
+	for t in permanent volatile savestate; do
+		swtpm_ioctl --load $t /tmp/tpm12.$t $DEV >/dev/null || fail tpm12-blobs-load-$t "swtpm_ioctl --load failed"
+	done
+	check tpm12-blobs-init swtpm_ioctl -i $DEV
+	out=$(tpm12_tx 00c10000000e000000150000000a)
+	if [ "$out" = $pcr ]; then pass tpm12-blobs-keep-pcr; else fail tpm12-blobs-keep-pcr "response $out"; fi
+	stop_daemon
 }
 
 # ---------------------------------------------------------------------------
