@@ -4,6 +4,7 @@
 #include "byteorder.h"
 #include "log.h"
 #include "rm_cmd.h"
+#include "rm_tpm.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -45,88 +46,21 @@ struct rm_space {
 /* One command of an opener, run while the TPM is held. */
 struct rm_job {
 	struct rm_space *s;
-	struct vtpm_exclusive *x;
 	const uint8_t *cmd;
 	uint32_t len;
 	struct rm_cmd c;
+	struct rm_tpm tpm; /* what it sends itself */
 	int new_object;  /* the slot the response's handle took, or -1 */
 	int new_session; /* likewise */
 	uint32_t late_rc; /* a limit the new object or session broke */
 	uint32_t out_len;
 	uint8_t work[VTPM_IO_MAX]; /* the command, handles translated */
 	uint8_t out[VTPM_IO_MAX];  /* its response */
-	uint8_t ctl[VTPM_IO_MAX];  /* a context load, save or flush */
-	uint8_t io[VTPM_IO_MAX];   /* and its response */
 };
 
 static bool slot_used(const struct rm_object *o)
 {
 	return o->ctx || o->phandle;
-}
-
-/* A ContextLoad failing so says the context is gone for good. */
-static bool context_gone(uint32_t rc)
-{
-	return (rc & 0x80) || (rc >= RM_RC_REFERENCE_H0 && rc <= 0x91f);
-}
-
-/* ---- the TPM, while held ------------------------------------------------ */
-
-static uint32_t transmit(struct rm_job *j, uint32_t len, uint32_t *out_len)
-{
-	int n = vtpm_exclusive_execute(j->x, j->ctl, len, j->io,
-				       sizeof(j->io));
-
-	*out_len = n > 0 ? (uint32_t)n : 0;
-	return rm_resp_rc(j->io, *out_len);
-}
-
-static uint32_t begin(struct rm_job *j, uint32_t cc, uint32_t body)
-{
-	put_be16(j->ctl, RM_ST_NO_SESSIONS);
-	put_be32(j->ctl + 2, HEADER + body);
-	put_be32(j->ctl + 6, cc);
-	return HEADER + body;
-}
-
-static uint32_t context_load(struct rm_job *j, const uint8_t *ctx,
-			     uint32_t ctx_len, uint32_t *handle)
-{
-	uint32_t len = begin(j, RM_CC_CONTEXT_LOAD, ctx_len), n, rc;
-
-	memcpy(j->ctl + HEADER, ctx, ctx_len);
-	rc = transmit(j, len, &n);
-	if (rc == RM_RC_SUCCESS && n < HEADER + 4)
-		rc = RM_RC_FAILURE;
-	if (rc == RM_RC_SUCCESS)
-		*handle = get_be32(j->io + HEADER);
-	return rc;
-}
-
-/* The context of @handle, newly allocated into *ctx. */
-static uint32_t context_save(struct rm_job *j, uint32_t handle, uint8_t **ctx,
-			     uint32_t *ctx_len)
-{
-	uint32_t len = begin(j, RM_CC_CONTEXT_SAVE, 4), n, rc;
-
-	put_be32(j->ctl + HEADER, handle);
-	rc = transmit(j, len, &n);
-	if (rc != RM_RC_SUCCESS)
-		return rc;
-	*ctx_len = rm_resp_context(j->io, n);
-	*ctx = *ctx_len ? malloc(*ctx_len) : NULL;
-	if (!*ctx)
-		return RM_RC_FAILURE;
-	memcpy(*ctx, j->io + HEADER, *ctx_len);
-	return RM_RC_SUCCESS;
-}
-
-static uint32_t flush(struct rm_job *j, uint32_t handle)
-{
-	uint32_t len = begin(j, RM_CC_FLUSH_CONTEXT, 4), n;
-
-	put_be32(j->ctl + HEADER, handle);
-	return transmit(j, len, &n);
 }
 
 /* ---- the space ----------------------------------------------------------- */
@@ -220,14 +154,14 @@ static void detached_add(struct rm_job *j, uint32_t handle)
 	struct rm *rm = j->s->rm;
 
 	if (rm->lim.detached == 0) {
-		flush(j, handle);
+		rm_tpm_flush(&j->tpm, handle);
 		return;
 	}
 	if (rm->ndetached == rm->lim.detached) {
 		log_info("resource manager: flushing session 0x%08x, the "
 			 "oldest of %u saved out", rm->detached[0],
 			 rm->ndetached);
-		flush(j, rm->detached[0]);
+		rm_tpm_flush(&j->tpm, rm->detached[0]);
 		detached_remove(rm, rm->detached[0]);
 	}
 	rm->detached[rm->ndetached++] = handle;
@@ -243,11 +177,11 @@ static uint32_t load_object(struct rm_job *j, int slot, unsigned index)
 
 	if (o->phandle)
 		return RM_RC_SUCCESS;
-	rc = context_load(j, o->ctx, o->ctx_len, &o->phandle);
+	rc = rm_tpm_context_load(&j->tpm, o->ctx, o->ctx_len, &o->phandle);
 	if (rc == RM_RC_SUCCESS)
 		return rc;
 	o->phandle = 0;
-	if (!context_gone(rc))
+	if (!rm_tpm_gone(rc))
 		return rc;
 	/* its context no longer loads (TPM reset, say): it is gone */
 	drop_object(j->s, (unsigned)slot);
@@ -262,15 +196,15 @@ static uint32_t load_session(struct rm_job *j, int i, uint32_t ref)
 
 	if (!ses->ctx)
 		return RM_RC_SUCCESS;
-	rc = context_load(j, ses->ctx, ses->ctx_len, &handle);
+	rc = rm_tpm_context_load(&j->tpm, ses->ctx, ses->ctx_len, &handle);
 	if (rc == RM_RC_SUCCESS && handle == ses->handle) {
 		/* a session's saved context loads once: it is in the TPM now */
 		set_context(j->s, &ses->ctx, &ses->ctx_len, NULL, 0);
 		return rc;
 	}
 	if (rc == RM_RC_SUCCESS)
-		flush(j, handle); /* not the session we saved: never use it */
-	else if (!context_gone(rc))
+		rm_tpm_flush(&j->tpm, handle); /* not the session we saved: never use it */
+	else if (!rm_tpm_gone(rc))
 		return rc;
 	drop_session(j->s, (unsigned)i);
 	return ref;
@@ -340,7 +274,7 @@ static uint32_t take_response(struct rm_job *j)
 	if (rm_handle_type(h) == RM_HT_TRANSIENT) {
 		i = free_object(j->s);
 		if (i < 0) {
-			flush(j, h);
+			rm_tpm_flush(&j->tpm, h);
 			return RM_RC_OBJECT_MEMORY;
 		}
 		j->s->objects[i].phandle = h;
@@ -352,7 +286,7 @@ static uint32_t take_response(struct rm_job *j)
 			return RM_RC_SUCCESS;
 		i = free_session(j->s);
 		if (i < 0) {
-			flush(j, h);
+			rm_tpm_flush(&j->tpm, h);
 			return RM_RC_SESSION_MEMORY;
 		}
 		j->s->sessions[i].handle = h;
@@ -371,13 +305,13 @@ static void save_object(struct rm_job *j, unsigned slot)
 	struct rm_object *o = &j->s->objects[slot];
 	uint8_t *ctx = NULL;
 	uint32_t len = 0;
-	uint32_t rc = context_save(j, o->phandle, &ctx, &len);
+	uint32_t rc = rm_tpm_context_save(&j->tpm, o->phandle, &ctx, &len);
 
-	flush(j, o->phandle);
+	rm_tpm_flush(&j->tpm, o->phandle);
 	o->phandle = 0;
 	if (rc == RM_RC_SUCCESS)
 		set_context(j->s, &o->ctx, &o->ctx_len, ctx, len);
-	else if (context_gone(rc) || !o->ctx)
+	else if (rm_tpm_gone(rc) || !o->ctx)
 		drop_object(j->s, slot); /* the command flushed it */
 	if ((int)slot != j->new_object)
 		return;
@@ -394,7 +328,7 @@ static void save_session(struct rm_job *j, unsigned i)
 	struct rm_session *ses = &j->s->sessions[i];
 	uint8_t *ctx = NULL;
 	uint32_t len = 0;
-	uint32_t rc = context_save(j, ses->handle, &ctx, &len);
+	uint32_t rc = rm_tpm_context_save(&j->tpm, ses->handle, &ctx, &len);
 
 	if (rc == RM_RC_SUCCESS)
 		set_context(j->s, &ses->ctx, &ses->ctx_len, ctx, len);
@@ -404,8 +338,8 @@ static void save_session(struct rm_job *j, unsigned i)
 	if (rc == RM_RC_SUCCESS)
 		return;
 	/* ended by the command (continueSession clear), or unsaveable */
-	if (!context_gone(rc))
-		flush(j, ses->handle);
+	if (!rm_tpm_gone(rc))
+		rm_tpm_flush(&j->tpm, ses->handle);
 	if ((int)i == j->new_session && !j->late_rc)
 		j->late_rc = rc;
 	drop_session(j->s, i);
@@ -452,7 +386,7 @@ static void flush_own(struct rm_job *j, uint32_t h)
 	/* loaded from our context first: the handle is surely still ours */
 	rc = load_session(j, i, RM_RC_HANDLE_P1);
 	if (rc == RM_RC_SUCCESS) {
-		rc = flush(j, h);
+		rc = rm_tpm_flush(&j->tpm, h);
 		drop_session(j->s, (unsigned)i);
 	}
 	reply_rc(j, rc);
@@ -494,7 +428,7 @@ static void list_handles(struct rm_job *j, uint32_t first, uint32_t count)
 					 first, count);
 }
 
-/* ---- one command ------------------------------------------------------------ */
+/* ---- one command --------------------------------------------------------- */
 
 static void run(struct vtpm_exclusive *x, void *ctx)
 {
@@ -502,7 +436,7 @@ static void run(struct vtpm_exclusive *x, void *ctx)
 	uint32_t rc, first, count;
 	int n;
 
-	j->x = x;
+	j->tpm.x = x;
 	rc = rm_cmd_parse(j->cmd, j->len, &j->c);
 	if (rc) {
 		reply_rc(j, rc);
@@ -606,34 +540,22 @@ struct rm_space *rm_space_new(struct rm *rm)
 	return s;
 }
 
-/* A job that only sends the resource manager's own commands. */
-static struct rm_job *bare_job(struct rm_space *s, struct vtpm_exclusive *x)
-{
-	struct rm_job *j = calloc(1, sizeof(*j));
-
-	if (j) {
-		j->s = s;
-		j->x = x;
-	}
-	return j;
-}
-
 static void release(struct vtpm_exclusive *x, void *ctx)
 {
 	struct rm_space *s = ctx;
-	struct rm_job *j = bare_job(s, x);
+	struct rm_tpm *t = rm_tpm_new(x);
 	unsigned i;
 
-	for (i = 0; j && i < s->rm->lim.sessions; i++) {
+	for (i = 0; t && i < s->rm->lim.sessions; i++) {
 		struct rm_session *ses = &s->sessions[i];
 		uint32_t handle = 0;
 
 		/* loaded from our context first: the handle is surely ours */
-		if (ses->ctx && context_load(j, ses->ctx, ses->ctx_len,
-					     &handle) == RM_RC_SUCCESS)
-			flush(j, handle);
+		if (ses->ctx && rm_tpm_context_load(t, ses->ctx, ses->ctx_len,
+						    &handle) == RM_RC_SUCCESS)
+			rm_tpm_flush(t, handle);
 	}
-	free(j);
+	free(t);
 }
 
 void rm_space_free(struct rm_space *s)
@@ -655,14 +577,13 @@ void rm_space_free(struct rm_space *s)
 static void flush_detached(struct vtpm_exclusive *x, void *ctx)
 {
 	struct rm *rm = ctx;
-	struct rm_space none = { .rm = rm };
-	struct rm_job *j = bare_job(&none, x);
+	struct rm_tpm *t = rm_tpm_new(x);
 	unsigned i;
 
-	for (i = 0; j && i < rm->ndetached; i++)
-		flush(j, rm->detached[i]);
+	for (i = 0; t && i < rm->ndetached; i++)
+		rm_tpm_flush(t, rm->detached[i]);
 	rm->ndetached = 0;
-	free(j);
+	free(t);
 }
 
 void rm_free(struct rm *rm)
