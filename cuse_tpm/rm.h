@@ -26,6 +26,10 @@
  *   TPM keeps it until someone ContextLoad-s and flushes it.  At most
  *   rm_limits.detached of them are kept; past that the oldest is flushed.
  * - rm_space_free() flushes every session the opener left.
+ * - Not handled, as in the kernel: TPM_RC_CONTEXT_GAP.  A session left
+ *   saved while 65535 other session contexts are saved (libtpms' 16-bit
+ *   context slots) stops further session saves until it is loaded; the
+ *   resource manager then flushes the session it could not save.
  */
 #ifndef CUSE_TPM_RM_H
 #define CUSE_TPM_RM_H
