@@ -30,7 +30,8 @@ CLIENT_SRCS := cuse_tpm/io.c cuse_tpm_ioctl/client.c
 # The core and its parts, shared by the daemon and the native unit tests.
 CORE_SRCS := cuse_tpm/log.c $(CLIENT_SRCS) cuse_tpm/crypt.c cuse_tpm/blob.c \
 	cuse_tpm/store.c cuse_tpm/store_dir.c cuse_tpm/store_file.c \
-	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/vtpm_state.c cuse_tpm/subopt.c cuse_tpm/optvalue.c \
+	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/vtpm_state.c \
+	cuse_tpm/rm_cmd.c cuse_tpm/rm_tpm.c cuse_tpm/rm.c cuse_tpm/subopt.c cuse_tpm/optvalue.c \
 	cuse_tpm/options.c cuse_tpm/ctrl.c \
 	cuse_tpm/server.c cuse_tpm/sandbox.c
 # The CUSE front end's data path and ioctl codec; cuse.c is its session.
@@ -41,7 +42,7 @@ TOOL_CLI_SRCS := cuse_tpm_ioctl/main.c cuse_tpm_ioctl/commands.c cuse_tpm_ioctl/
 TOOL_SRCS := $(TOOL_CLI_SRCS) $(CLIENT_SRCS)
 # Hand-built TPM 2.0 commands for the tests and the benchmark.
 TESTLIB_SRCS := tests/lib/tpm2.c
-UNIT_TESTS := test_abi test_blob test_crypt test_options test_sandbox test_store test_vtpm
+UNIT_TESTS := test_abi test_blob test_crypt test_options test_sandbox test_store test_vtpm test_rm
 
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -122,4 +122,4 @@ lint-extra: $(BUILD)/cuse_tpm
 	@out=$$(MANPATH=$(abspath $(EXTRA_GEN))/lint/man: \
 		systemd-analyze verify $(EXTRA_GEN)/lint/cuse-tpm@.service 2>&1); \
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
-	shellcheck tests/vm/deploy.sh tests/vm/nested.sh tests/vm/nested-init.sh
+	shellcheck tests/vm/deploy.sh tests/vm/nested.sh tests/vm/nested-init.sh tests/vm/rm.sh

@@ -5,6 +5,7 @@
 #include "cuse_dev.h"
 #include "cuse_ioctl.h"
 #include "log.h"
+#include "rm.h"
 
 #include <cuse_lowlevel.h>
 #include <errno.h>
@@ -19,30 +20,56 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Upper bound on FUSE threads: each blocking write/read/ioctl holds one. */
 #define CUSE_MAX_THREADS 64
 
 /* One node: its CUSE session and the data path behind it. */
-struct cuse_device {
+struct cuse_node {
 	struct cuse_dev path;      /* the data path of /dev/<name> */
 	struct fuse_session *se;
 	char node[288];            /* /dev/<name> */
-	int dev_fd;                /* /dev, which --chroot may hide */
+	bool node_made;            /* the kernel took our CUSE_INIT reply */
 	pthread_t loop_thread;
+};
+
+/*
+ * The raw node /dev/<name>, and the resource-managed one beside it if
+ * configured; the raw node's loop runs on the caller's thread, the other's
+ * on a thread of its own.
+ */
+struct cuse_device {
+	struct cuse_node raw, rm;
+	bool has_rm;
+	int dev_fd;                /* /dev, which --chroot may hide */
 	cuse_ready_fn ready;
 	void *ready_ctx;
 	const struct cuse_device_config *cfg;
-	bool node_made;            /* the kernel took our CUSE_INIT reply */
 };
 
-/* /dev/<name> is the raw TPM node: an opener of its data path, no more. */
+/* Both nodes open the same way: an opener of their data path, no more. */
 static void node_open(fuse_req_t req, struct fuse_file_info *fi)
 {
-	struct cuse_device *d = fuse_req_userdata(req);
+	struct cuse_node *n = fuse_req_userdata(req);
 
-	cuse_dev_open(req, fi, &d->path);
+	cuse_dev_open(req, fi, &n->path);
+}
+
+/* The resource-managed node has no control channel, as /dev/tpmrm0. */
+static void rm_node_ioctl(fuse_req_t req, int cmd, void *arg,
+			  struct fuse_file_info *fi, unsigned flags,
+			  const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	(void)cmd;
+	(void)arg;
+	(void)fi;
+	(void)flags;
+	(void)in_buf;
+	(void)in_bufsz;
+	(void)out_bufsz;
+	fuse_reply_err(req, ENOTTY);
 }
 
 /*
@@ -75,9 +102,9 @@ static void *probe_node(void *arg)
 
 static void dev_init_done(void *userdata)
 {
-	struct cuse_device *d = userdata;
+	struct cuse_node *n = userdata;
 
-	d->node_made = true;
+	n->node_made = true;
 }
 
 /* The readiness probe, once the loop can answer its open(). */
@@ -126,8 +153,8 @@ static int resolve_id(const char *s, bool group, unsigned *id, char *err,
 }
 
 /* --node: owner, group and mode, for hosts where no udev rule sets them. */
-static int apply_node_owner(const struct cuse_device *d, char *err,
-			    size_t errlen)
+static int apply_node_owner(const struct cuse_device *d,
+			    const struct cuse_node *n, char *err, size_t errlen)
 {
 	const struct cuse_device_config *c = d->cfg;
 	unsigned uid = (unsigned)-1, gid = (unsigned)-1;
@@ -136,47 +163,64 @@ static int apply_node_owner(const struct cuse_device *d, char *err,
 	    (c->group && resolve_id(c->group, true, &gid, err, errlen) < 0))
 		return -1;
 	if ((c->owner || c->group) &&
-	    lchown(d->node, (uid_t)uid, (gid_t)gid) < 0)
-		return fail_with(err, errlen, "--node: chown %s: %s", d->node,
+	    lchown(n->node, (uid_t)uid, (gid_t)gid) < 0)
+		return fail_with(err, errlen, "--node: chown %s: %s", n->node,
 				 strerror(errno));
-	if (c->has_mode && chmod(d->node, c->mode) < 0)
-		return fail_with(err, errlen, "--node: chmod %s: %s", d->node,
+	if (c->has_mode && chmod(n->node, c->mode) < 0)
+		return fail_with(err, errlen, "--node: chmod %s: %s", n->node,
 				 strerror(errno));
+	return 0;
+}
+
+/* Answers the kernel's CUSE_INIT for @n and waits for its node. */
+static int create_node(struct cuse_node *n, char *err, size_t errlen)
+{
+	struct fuse_buf buf = { .mem = NULL };
+	struct stat st;
+	int rc, i;
+
+	/* the kernel's first request is CUSE_INIT; our reply makes the node */
+	while (!n->node_made && !fuse_session_exited(n->se)) {
+		rc = fuse_session_receive_buf(n->se, &buf);
+		if (rc == -EINTR)
+			continue;
+		if (rc <= 0)
+			break;
+		fuse_session_process_buf(n->se, &buf);
+	}
+	free(buf.mem);
+	if (!n->node_made)
+		return fail_with(err, errlen, "the kernel did not start the CUSE "
+				 "session for %s", n->node);
+	/* devtmpfs makes it before the reply's write returns; allow a lag */
+	for (i = 0; i < 100 && lstat(n->node, &st) < 0; i++)
+		usleep(10000);
+	if (i == 100 || !S_ISCHR(st.st_mode))
+		return fail_with(err, errlen, "the kernel did not create %s: is "
+				 "the name already taken by another CUSE device?",
+				 n->node);
 	return 0;
 }
 
 int cuse_device_create_node(struct cuse_device *d, char *err, size_t errlen)
 {
-	struct fuse_buf buf = { .mem = NULL };
-	struct stat st;
-	int n, i;
-
-	/* the kernel's first request is CUSE_INIT; our reply makes the node */
-	while (!d->node_made && !fuse_session_exited(d->se)) {
-		n = fuse_session_receive_buf(d->se, &buf);
-		if (n == -EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		fuse_session_process_buf(d->se, &buf);
-	}
-	free(buf.mem);
-	if (!d->node_made)
-		return fail_with(err, errlen, "the kernel did not start the CUSE "
-				 "session for %s", d->node);
-	/* devtmpfs makes it before the reply's write returns; allow a lag */
-	for (i = 0; i < 100 && lstat(d->node, &st) < 0; i++)
-		usleep(10000);
-	if (i == 100 || !S_ISCHR(st.st_mode))
-		return fail_with(err, errlen, "the kernel did not create %s: is "
-				 "the name already taken by another CUSE device?",
-				 d->node);
-	return apply_node_owner(d, err, errlen);
+	if (create_node(&d->raw, err, errlen) < 0 ||
+	    apply_node_owner(d, &d->raw, err, errlen) < 0)
+		return -1;
+	if (d->has_rm && (create_node(&d->rm, err, errlen) < 0 ||
+			  apply_node_owner(d, &d->rm, err, errlen) < 0))
+		return -1;
+	return 0;
 }
 
 const char *cuse_device_node(const struct cuse_device *d)
 {
-	return d->node;
+	return d->raw.node;
+}
+
+const char *cuse_device_rm_node(const struct cuse_device *d)
+{
+	return d->has_rm ? d->rm.node : NULL;
 }
 
 static const struct cuse_lowlevel_ops node_ops = {
@@ -189,9 +233,21 @@ static const struct cuse_lowlevel_ops node_ops = {
 	.poll = cuse_dev_poll,
 };
 
-struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
-				    cuse_ready_fn ready, void *ready_ctx, char *err,
-				    size_t errlen)
+static const struct cuse_lowlevel_ops rm_node_ops = {
+	.init_done = dev_init_done,
+	.open = node_open,
+	.read = cuse_dev_read,
+	.write = cuse_dev_write,
+	.release = cuse_dev_release,
+	.ioctl = rm_node_ioctl,
+	.poll = cuse_dev_poll,
+};
+
+/* A CUSE session for /dev/<name>, not yet answered; -1 and @err. */
+static int node_new(struct cuse_node *n, const struct cuse_device_config *cfg,
+		    const char *name, unsigned minor,
+		    const struct cuse_lowlevel_ops *ops, char *err,
+		    size_t errlen)
 {
 	char devname[300], fdpath[32];
 	const char *dev_info[] = { devname };
@@ -199,77 +255,164 @@ struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
 	struct cuse_info ci = {
 		.dev_major = cfg->major,
-		.dev_minor = cfg->minor,
+		.dev_minor = minor,
 		.dev_info_argc = 1,
 		.dev_info_argv = dev_info,
 		/* restricted ioctls: struct sizes are fixed by the ABI */
 		.flags = 0,
 	};
-	struct cuse_device *d;
 	struct stat st;
 	int fd;
 
-	if (snprintf(devname, sizeof(devname), "DEVNAME=%s", cfg->name) >=
-	    (int)sizeof(devname)) {
-		snprintf(err, errlen, "device name too long: %s", cfg->name);
-		return NULL;
+	if (snprintf(devname, sizeof(devname), "DEVNAME=%s", name) >=
+	    (int)sizeof(devname))
+		return fail_with(err, errlen, "device name too long: %s", name);
+	snprintf(n->node, sizeof(n->node), "/dev/%s", name);
+	if (lstat(n->node, &st) == 0)
+		return fail_with(err, errlen, "%s already exists: another vTPM "
+				 "or device uses that name", n->node);
+	fd = open("/dev/cuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENODEV)
+			return fail_with(err, errlen,
+					 "no /dev/cuse: this kernel has no CUSE "
+					 "loaded; try 'modprobe cuse' (or use a "
+					 "kernel with CONFIG_CUSE)");
+		return fail_with(err, errlen, "cannot open /dev/cuse: %s",
+				 strerror(errno));
 	}
-	d = calloc(1, sizeof(*d));
+	if (cuse_dev_init(&n->path, NULL) < 0) {
+		close(fd);
+		return fail_with(err, errlen, "cannot set up the data path: %s",
+				 strerror(errno));
+	}
+	n->se = cuse_lowlevel_new(&args, &ci, ops, n);
+	fuse_opt_free_args(&args);
+	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fd);
+	if (!n->se || fuse_session_mount(n->se, fdpath) != 0) {
+		if (n->se)
+			fuse_session_destroy(n->se);
+		n->se = NULL;
+		close(fd);
+		cuse_dev_destroy(&n->path);
+		return fail_with(err, errlen,
+				 "libfuse could not set up the CUSE session");
+	}
+	return 0;
+}
+
+static void node_free(struct cuse_node *n)
+{
+	if (!n->se)
+		return;
+	fuse_session_destroy(n->se);
+	cuse_dev_destroy(&n->path);
+	n->se = NULL;
+}
+
+struct cuse_device *cuse_device_new(const struct cuse_device_config *cfg,
+				    cuse_ready_fn ready, void *ready_ctx, char *err,
+				    size_t errlen)
+{
+	struct cuse_device *d = calloc(1, sizeof(*d));
+
 	if (!d) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	d->dev_fd = -1;
-	snprintf(d->node, sizeof(d->node), "/dev/%s", cfg->name);
-	d->dev_fd = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (d->dev_fd < 0) {
-		snprintf(err, errlen, "/dev: %s", strerror(errno));
-		goto fail;
-	}
-	if (lstat(d->node, &st) == 0) {
-		snprintf(err, errlen,
-			 "%s already exists: another vTPM or device uses that name",
-			 d->node);
-		goto fail;
-	}
-	fd = open("/dev/cuse", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT || errno == ENODEV)
-			snprintf(err, errlen,
-				 "no /dev/cuse: this kernel has no CUSE loaded; "
-				 "try 'modprobe cuse' (or use a kernel with "
-				 "CONFIG_CUSE)");
-		else
-			snprintf(err, errlen, "cannot open /dev/cuse: %s",
-				 strerror(errno));
-		goto fail;
-	}
 	d->ready = ready;
 	d->ready_ctx = ready_ctx;
 	d->cfg = cfg;
-	if (cuse_dev_init(&d->path, NULL) < 0) {
-		snprintf(err, errlen, "cannot set up the data path: %s",
-			 strerror(errno));
-		close(fd);
-		goto fail;
+	d->dev_fd = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (d->dev_fd < 0) {
+		snprintf(err, errlen, "/dev: %s", strerror(errno));
+		free(d);
+		return NULL;
 	}
-	d->se = cuse_lowlevel_new(&args, &ci, &node_ops, d);
-	fuse_opt_free_args(&args);
-	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fd);
-	if (!d->se || fuse_session_mount(d->se, fdpath) != 0) {
-		snprintf(err, errlen, "libfuse could not set up the CUSE session");
-		if (d->se)
-			fuse_session_destroy(d->se);
-		close(fd);
-		cuse_dev_destroy(&d->path);
+	if (node_new(&d->raw, cfg, cfg->name, cfg->minor, &node_ops, err,
+		     errlen) < 0)
 		goto fail;
-	}
+	d->has_rm = cfg->rm_name != NULL;
+	/* -m MIN fixes the raw node's minor; the other takes the next one */
+	if (d->has_rm &&
+	    node_new(&d->rm, cfg, cfg->rm_name,
+		     cfg->major || cfg->minor ? cfg->minor + 1 : 0,
+		     &rm_node_ops, err, errlen) < 0)
+		goto fail;
 	return d;
 fail:
-	if (d->dev_fd >= 0)
-		close(d->dev_fd);
+	node_free(&d->raw);
+	close(d->dev_fd);
 	free(d);
 	return NULL;
+}
+
+/* Ends a sem_wait() or read() of the loop, nothing more. */
+static void wake_loop(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * The resource-managed node's loop.  The signals that end the daemon are
+ * blocked here (and in the workers it starts): they must reach the raw
+ * node's loop, whose end ends this one.
+ */
+static void *rm_loop(void *arg)
+{
+	struct cuse_node *n = arg;
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (!cfg)
+		return NULL;
+	fuse_loop_cfg_set_max_threads(cfg, CUSE_MAX_THREADS);
+	fuse_session_loop_mt(n->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return NULL;
+}
+
+static int start_rm_node(struct cuse_device *d, struct vtpm *vtpm)
+{
+	struct sigaction sa = { .sa_handler = wake_loop };
+
+	d->rm.path.vtpm = vtpm;
+	d->rm.path.rm = rm_new(vtpm, NULL);
+	if (!d->rm.path.rm)
+		return -1;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0 ||
+	    pthread_create(&d->rm.loop_thread, NULL, rm_loop, &d->rm) != 0) {
+		rm_free(d->rm.path.rm);
+		d->rm.path.rm = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void stop_rm_node(struct cuse_device *d)
+{
+	struct timespec ts;
+
+	if (!d->rm.path.rm)
+		return;
+	fuse_session_exit(d->rm.se);
+	/* a wake-up that lands just before its sem_wait() is lost: repeat */
+	do {
+		pthread_kill(d->rm.loop_thread, SIGUSR1);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+	} while (pthread_timedjoin_np(d->rm.loop_thread, NULL, &ts) != 0);
+	/* the sessions saved out go; spaces of openers still open are moot */
+	rm_free(d->rm.path.rm);
+	d->rm.path.rm = NULL;
 }
 
 int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
@@ -279,9 +422,9 @@ int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 
 	if (!cfg)
 		return -1;
-	d->path.vtpm = vtpm;
+	d->raw.path.vtpm = vtpm;
 	fuse_loop_cfg_set_max_threads(cfg, CUSE_MAX_THREADS);
-	d->loop_thread = pthread_self();
+	d->raw.loop_thread = pthread_self();
 	/*
 	 * libfuse leaves alone a signal that is ignored, and a shell starts
 	 * background jobs with SIGINT ignored: take them back, a vTPM must
@@ -290,13 +433,20 @@ int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
-	if (fuse_set_signal_handlers(d->se) != 0) {
+	if (fuse_set_signal_handlers(d->raw.se) != 0) {
+		fuse_loop_cfg_destroy(cfg);
+		return -1;
+	}
+	if (d->has_rm && start_rm_node(d, vtpm) < 0) {
+		log_err("cannot serve %s", d->rm.node);
+		fuse_remove_signal_handlers(d->raw.se);
 		fuse_loop_cfg_destroy(cfg);
 		return -1;
 	}
 	start_probe(d);
-	rc = fuse_session_loop_mt(d->se, cfg);
-	fuse_remove_signal_handlers(d->se);
+	rc = fuse_session_loop_mt(d->raw.se, cfg);
+	stop_rm_node(d);
+	fuse_remove_signal_handlers(d->raw.se);
 	fuse_loop_cfg_destroy(cfg);
 	/* a signal that ended the loop is reported as its number: not an error */
 	return rc < 0 ? -1 : 0;
@@ -306,18 +456,18 @@ void cuse_device_exit(void *arg)
 {
 	struct cuse_device *d = arg;
 
-	fuse_session_exit(d->se);
+	fuse_session_exit(d->raw.se);
 	/* wake the loop's main thread, which waits for exactly this */
-	pthread_kill(d->loop_thread, SIGTERM);
+	pthread_kill(d->raw.loop_thread, SIGTERM);
 }
 
 void cuse_device_free(struct cuse_device *d)
 {
 	if (!d)
 		return;
-	fuse_session_destroy(d->se);
-	if (d->dev_fd >= 0)
-		close(d->dev_fd);
-	cuse_dev_destroy(&d->path);
+	node_free(&d->raw);
+	if (d->has_rm)
+		node_free(&d->rm);
+	close(d->dev_fd);
 	free(d);
 }

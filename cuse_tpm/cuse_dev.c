@@ -57,13 +57,20 @@ static void drop_response(struct cuse_opener *o)
 	o->resp_untouched = false;
 }
 
-static void opener_free(struct cuse_opener *o)
+/*
+ * Frees @o; its space, if any, is returned for rm_space_free(), which
+ * takes the TPM: the caller calls it once it no longer holds dev->lock.
+ */
+static struct rm_space *opener_free(struct cuse_opener *o)
 {
+	struct rm_space *space = o->space;
+
 	cuse_opener_end_transfer(o);
 	drop_response(o);
 	if (o->ph)
 		fuse_pollhandle_destroy(o->ph);
 	free(o);
+	return space;
 }
 
 /* Copies up to @size response bytes into a read reply. Under dev->lock. */
@@ -88,8 +95,10 @@ static void on_response(struct cuse_opener *o, const uint8_t *resp,
 	pthread_mutex_lock(&d->lock);
 	o->cmd_pending = false;
 	if (o->released) {
-		opener_free(o);
+		struct rm_space *space = opener_free(o);
+
 		pthread_mutex_unlock(&d->lock);
+		rm_space_free(space); /* closed mid-command: flush what it left */
 		return;
 	}
 	o->resp = malloc(len);
@@ -134,7 +143,7 @@ static void wait_for_idle_owner(struct cuse_dev *d, const struct cuse_opener *o)
 static int command_refused(struct cuse_dev *d, struct cuse_opener *o,
 			   const uint8_t *buf, size_t size)
 {
-	if (d->data_owner && d->data_owner != o)
+	if (!d->rm && d->data_owner && d->data_owner != o)
 		wait_for_idle_owner(d, o);
 	if (d->data_owner && d->data_owner != o)
 		return EBUSY;
@@ -202,14 +211,20 @@ void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		goto out;
 	}
 	drop_response(o);
-	d->data_owner = o;
+	if (!d->rm)
+		d->data_owner = o;
 	o->cmd_pending = true;
 	/* the request's buffer is libfuse's once the write is answered */
 	memcpy(cmd, buf, size);
 	pthread_mutex_unlock(&d->lock);
 
 	fuse_reply_write(req, size);
-	n = vtpm_execute(d->vtpm, cmd, (uint32_t)size, resp, sizeof(resp));
+	if (o->space)
+		n = (int)rm_execute(o->space, cmd, (uint32_t)size, resp,
+				    sizeof(resp));
+	else
+		n = vtpm_execute(d->vtpm, cmd, (uint32_t)size, resp,
+				 sizeof(resp));
 	on_response(o, resp, (uint32_t)n);
 	return;
 out:
@@ -285,6 +300,14 @@ void cuse_dev_open(fuse_req_t req, struct fuse_file_info *fi, struct cuse_dev *d
 		return;
 	}
 	o->dev = d;
+	if (d->rm) {
+		o->space = rm_space_new(d->rm);
+		if (!o->space) {
+			free(o);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
 	fi->fh = (uintptr_t)o;
 	fi->nonseekable = 1;
 	fuse_reply_open(req, fi);
@@ -294,6 +317,7 @@ void cuse_dev_release(fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct cuse_opener *o = cuse_opener_of(fi);
 	struct cuse_dev *d = o->dev;
+	struct rm_space *space = NULL;
 
 	pthread_mutex_lock(&d->lock);
 	if (d->data_owner == o) {
@@ -303,7 +327,8 @@ void cuse_dev_release(fuse_req_t req, struct fuse_file_info *fi)
 	if (o->cmd_pending)
 		o->released = true; /* on_response frees it */
 	else
-		opener_free(o);
+		space = opener_free(o);
 	pthread_mutex_unlock(&d->lock);
+	rm_space_free(space); /* close flushes what the opener left */
 	fuse_reply_err(req, 0);
 }

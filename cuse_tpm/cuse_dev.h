@@ -7,8 +7,11 @@
  * (cuse.c) owns one struct cuse_dev, opens files with cuse_dev_open() and
  * puts the other functions below straight into its cuse_lowlevel_ops.
  *
- * Every opener has its own state; the first opener that writes a command
- * holds the data path until it closes.  A write is answered as soon as its
+ * Every opener has its own state; on a raw node (/dev/NAME, as /dev/tpm0)
+ * the first opener that writes a command holds the data path until it
+ * closes.  On a resource-managed node (as /dev/tpmrm0) none does: every
+ * opener has a space of its own (rm.h), made at open and flushed at close,
+ * and its commands run through it.  A write is answered as soon as its
  * command is checked, and the command then runs on the writer's thread
  * while read() and poll() wait for the response.  The functions find their
  * struct cuse_dev through the opener, never through fuse_req_userdata(), so
@@ -25,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rm.h"
 #include "vtpm.h"
 
 /*
@@ -38,6 +42,7 @@
 /* The data path of one node. */
 struct cuse_dev {
 	struct vtpm *vtpm;
+	struct rm *rm;                    /* a resource-managed node, or NULL */
 	pthread_mutex_t lock;             /* the openers' state, here and there */
 	struct cuse_opener *data_owner;   /* holds the data path, or NULL */
 	pthread_cond_t released;          /* signalled when an opener closes */
@@ -50,6 +55,7 @@ enum cuse_transfer { XFER_NONE, XFER_GET, XFER_SET };
 /* One open file: fi->fh points here.  Fields under dev->lock. */
 struct cuse_opener {
 	struct cuse_dev *dev;
+	struct rm_space *space; /* its space on a resource-managed node */
 	bool released;         /* closed while its command still runs */
 	bool cmd_pending;      /* a command is written, its response not ready */
 	fuse_req_t read_req;   /* a blocking read waiting for the response */

@@ -126,6 +126,9 @@ static void print_ready(const struct daemon *d)
 	else
 		printf("cuse_tpm: TPM %s ready (state in %s)\n",
 		       o->tpm.tpm2 ? "2.0" : "1.2", d->state_dir);
+	if (o->dev.rm_name)
+		printf("Shared:  /dev/%s, for any number of clients at once\n",
+		       o->dev.rm_name);
 	if (o->ctrl.type == ENDPOINT_UNIX && o->ctrl.path)
 		printf("Control: cuse_tpm_ioctl --unix %s -c\n", o->ctrl.path);
 	else if (o->ctrl.type == ENDPOINT_TCP)
@@ -162,6 +165,9 @@ static void on_device_ready(void *ctx, int err)
 			 strerror(-rc));
 	log_info("%s%s is ready", d->opts.dev.name ? "/dev/" : "the TPM",
 		 d->opts.dev.name ? d->opts.dev.name : "");
+	if (d->opts.dev.rm_name)
+		log_info("/dev/%s is ready, its resource-managed twin",
+			 d->opts.dev.rm_name);
 	if (d->ready_fd >= 0) {
 		if (write(d->ready_fd, "", 1) < 0)
 			log_warn("the starting process went away");

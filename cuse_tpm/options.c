@@ -31,6 +31,7 @@ enum {
 	OPT_PRINT_INFO,
 	OPT_FD,
 	OPT_VTPM_PROXY,
+	OPT_RM_NODE,
 };
 
 static const struct option long_options[] = {
@@ -49,6 +50,7 @@ static const struct option long_options[] = {
 	{ "migration-key", required_argument, NULL, OPT_MIGRATION_KEY },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "node", required_argument, NULL, OPT_NODE },
+	{ "rm-node", required_argument, NULL, OPT_RM_NODE },
 	{ "runas", required_argument, NULL, 'r' },
 	{ "chroot", required_argument, NULL, 'R' },
 	{ "print-capabilities", no_argument, NULL, OPT_PRINT_CAPABILITIES },
@@ -173,6 +175,9 @@ static int take_option(struct options *o, int c, char *err, size_t errlen)
 	unsigned long v;
 
 	switch (c) {
+	case OPT_RM_NODE:
+		o->rm_node = optarg;
+		return 0;
 	case 'n':
 		o->dev.name = optarg;
 		if (!*optarg || strchr(optarg, '/') || !strcmp(optarg, ".") ||
@@ -292,6 +297,45 @@ static int getopt_failure(int c, char *argv[], char *err, size_t errlen)
 	return fail_with(err, errlen, "unknown option '%s'", argv[optind - 1]);
 }
 
+/*
+ * --rm-node on|off|NAME: the resource-managed node beside /dev/NAME, on by
+ * default for a TPM 2.0 in our own dialect (swtpm never makes a second
+ * node, so in its dialect only when asked).  Its name follows the kernel's
+ * tpm0/tpmrm0: vtpm-X gives vtpmrm-X; any other NAME gives NAME-rm.
+ */
+static int resolve_rm_node(struct options *o, char *err, size_t errlen)
+{
+	const char *want = o->rm_node;
+	bool named = want && strcmp(want, "on") && strcmp(want, "off");
+	char *name;
+	int n;
+
+	if (want ? !strcmp(want, "off") : o->swtpm_defaults)
+		return 0;
+	if (!o->dev.name || !o->tpm.tpm2) {
+		if (!named)
+			return 0; /* on by default only where it can be */
+		return fail_with(err, errlen, "--rm-node needs -n NAME and a "
+				 "TPM 2.0");
+	}
+	if (named && (!*want || strchr(want, '/') || !strcmp(want, o->dev.name)))
+		return fail_with(err, errlen, "--rm-node: '%s' cannot name the "
+				 "resource-managed node", want);
+	if (o->ncopies == OPTIONS_MAX_COPIES)
+		return fail_with(err, errlen, "too many options");
+	if (named)
+		n = asprintf(&name, "%s", want);
+	else if (!strncmp(o->dev.name, "vtpm-", 5))
+		n = asprintf(&name, "vtpmrm-%s", o->dev.name + 5);
+	else
+		n = asprintf(&name, "%s-rm", o->dev.name);
+	if (n < 0)
+		return fail_with(err, errlen, "out of memory");
+	o->copies[o->ncopies++] = name;
+	o->dev.rm_name = name;
+	return 0;
+}
+
 /* After the options: what a run needs, and defaults that depend on others. */
 static int finish(struct options *o, char *err, size_t errlen)
 {
@@ -319,6 +363,8 @@ static int finish(struct options *o, char *err, size_t errlen)
 			    "--ctrl/--server (sockets) is required");
 	if (!o->dev.name && (o->dev.owner || o->dev.group || o->dev.has_mode))
 		return fail_with(err, errlen, "--node needs -n NAME (the device)");
+	if (resolve_rm_node(o, err, errlen) < 0)
+		return -1;
 	if (!o->state_dir)
 		return fail_with(err, errlen, "--tpmstate dir=DIR is required (or set "
 			    "TPM_PATH)");
@@ -416,8 +462,15 @@ void options_usage(const char *prog)
 	       "  -R, --chroot DIR       change the root to DIR once /dev/cuse, the log and\n"
 	       "                         the sockets are open; later paths are inside DIR\n"
 	       "      --node [owner=USER][,group=GROUP][,mode=0660]\n"
-	       "                         owner and mode of /dev/NAME, set as root once the\n"
-	       "                         kernel has made it (for hosts without the udev rule)\n"
+	       "                         owner and mode of /dev/NAME (and of the node below),\n"
+	       "                         set as root once the kernel has made it (for hosts\n"
+	       "                         without the udev rule)\n"
+	       "      --rm-node on|off|NAME\n"
+	       "                         for a TPM 2.0, a resource-managed node beside\n"
+	       "                         /dev/NAME, as /dev/tpmrm0 beside /dev/tpm0: any\n"
+	       "                         number of clients at once (default on, but off in\n"
+	       "                         swtpm's dialect; its name is vtpmrm-X for vtpm-X,\n"
+	       "                         else NAME-rm)\n"
 	       "      --seccomp action=kill|log|none\n"
 	       "                         a system call outside the allow-list kills the\n"
 	       "                         process (the default), is logged, or no filter\n"

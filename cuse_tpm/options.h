@@ -65,6 +65,7 @@ struct options {
 	struct crypt_key_spec migration_key_spec; /* --migration-key */
 	enum seccomp_action seccomp; /* --seccomp action= */
 	const char *runas;      /* user to become once /dev/cuse is open */
+	const char *rm_node;    /* --rm-node on|off|NAME, or NULL */
 	const char *chroot_dir; /* --chroot: the root once /dev/cuse is open */
 	const char *pid_file;
 	int pid_fd;

@@ -133,14 +133,14 @@ ptm_res vtpm_shutdown(struct vtpm *v)
 
 /* ---- the data path ---------------------------------------------------- */
 
-int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
-		 uint8_t *resp, uint32_t resp_size)
+/* One command into libtpms; the caller holds the TPM lock. */
+static int execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
+		   uint8_t *resp, uint32_t resp_size)
 {
 	uint8_t err[TPM_HEADER_SIZE];
 	const uint8_t *out = err;
 	uint32_t out_len = sizeof(err);
 
-	tpm_lock(v);
 	if (!v->running || ensure_state_locked(v, 0) != TPM_SUCCESS) {
 		tpmlib_error_response(v->cfg.tpm2,
 				      v->cfg.tpm2 ? TPM2_RC_FAILURE : TPM_FAIL,
@@ -160,8 +160,33 @@ int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 	if (out_len > resp_size)
 		out_len = resp_size;
 	memcpy(resp, out, out_len);
-	tpm_unlock_publishing(v);
 	return (int)out_len;
+}
+
+int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
+		 uint8_t *resp, uint32_t resp_size)
+{
+	int n;
+
+	tpm_lock(v);
+	n = execute(v, cmd, len, resp, resp_size);
+	tpm_unlock_publishing(v);
+	return n;
+}
+
+void vtpm_exclusive(struct vtpm *v, vtpm_exclusive_fn fn, void *ctx)
+{
+	struct vtpm_exclusive x = { .v = v };
+
+	tpm_lock(v);
+	fn(&x, ctx);
+	tpm_unlock_publishing(v);
+}
+
+int vtpm_exclusive_execute(struct vtpm_exclusive *x, const uint8_t *cmd,
+			   uint32_t len, uint8_t *resp, uint32_t resp_size)
+{
+	return execute(x->v, cmd, len, resp, resp_size);
 }
 
 uint32_t vtpm_max_command(struct vtpm *v)

@@ -61,6 +61,21 @@ int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 		 uint8_t *resp, uint32_t resp_size);
 uint32_t vtpm_max_command(struct vtpm *v);
 
+/*
+ * A sequence of commands no other client's command comes between (the
+ * resource manager's load, command, save): @fn runs on this thread while
+ * it holds the TPM, and sends each command with vtpm_exclusive_execute().
+ * The handle is valid only inside @fn.
+ */
+struct vtpm_exclusive {
+	struct vtpm *v;
+};
+typedef void (*vtpm_exclusive_fn)(struct vtpm_exclusive *x, void *ctx);
+void vtpm_exclusive(struct vtpm *v, vtpm_exclusive_fn fn, void *ctx);
+/* vtpm_execute() for @fn: the TPM is already held. */
+int vtpm_exclusive_execute(struct vtpm_exclusive *x, const uint8_t *cmd,
+			   uint32_t len, uint8_t *resp, uint32_t resp_size);
+
 /* Control operations, one per PTM_* ioctl / CMD_* code. */
 ptm_cap vtpm_get_capability(struct vtpm *v);
 ptm_res vtpm_init(struct vtpm *v, uint32_t init_flags);

@@ -16,8 +16,8 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CHECK_SECONDS ?= 20
-FUZZ_TARGETS ?= blob options ioctl datapath tool ctrl
-FUZZ_ALL := blob options ioctl datapath tool ctrl
+FUZZ_TARGETS ?= blob options ioctl datapath tool ctrl rm
+FUZZ_ALL := blob options ioctl datapath tool ctrl rm
 FUZZ_BUILD = $(BUILD)/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
@@ -41,6 +41,7 @@ FUZZ_OPTS_ioctl := -max_len=16384 -timeout=60
 FUZZ_OPTS_datapath := -max_len=16384 -timeout=60
 FUZZ_OPTS_tool := -max_len=16384 -timeout=60
 FUZZ_OPTS_ctrl := -max_len=16384 -timeout=60
+FUZZ_OPTS_rm := -max_len=16384 -timeout=60
 
 # the shell loops below pick a target's options with this: opts=...
 FUZZ_OPTS_SH = case $$t in $(foreach t,$(FUZZ_ALL),$(t)$(rparen) opts="$(FUZZ_OPTS_$(t))";;) esac
@@ -120,6 +121,7 @@ FUZZ_COV_FILES_datapath := cuse_tpm/cuse_dev.c cuse_tpm/vtpm.c cuse_tpm/tpmlib.c
 FUZZ_COV_FILES_tool := cuse_tpm_ioctl/client.c cuse_tpm_ioctl/commands.c \
 	cuse_tpm_ioctl/report.c cuse_tpm_ioctl/main.c
 FUZZ_COV_FILES_ctrl := cuse_tpm/ctrl.c cuse_tpm/vtpm.c cuse_tpm/vtpm_state.c
+FUZZ_COV_FILES_rm := cuse_tpm/rm_cmd.c cuse_tpm/rm.c cuse_tpm/rm_tpm.c
 FUZZ_COV_FILES_SH = case $$t in $(foreach t,$(FUZZ_ALL),$(t)$(rparen) files="$(FUZZ_COV_FILES_$(t))";;) esac
 
 $(BUILD)/fuzz/cov/fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_COV_SRCS) tests/fuzz/cuse_harness.c \

@@ -272,7 +272,56 @@ static void linear_file_backend(void)
 	options_free(&o);
 }
 
+/* The resource-managed node: named after the kernel's tpm0/tpmrm0. */
+static void rm_node_name(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "-n", "vtpm-1234", "--tpmstate", "dir=/x"), 0);
+	CHECK(o.dev.rm_name && strcmp(o.dev.rm_name, "vtpmrm-1234") == 0);
+	CHECK_EQ(PARSE(&o, err, "-n", "mytpm", "--tpmstate", "dir=/x"), 0);
+	CHECK(o.dev.rm_name && strcmp(o.dev.rm_name, "mytpm-rm") == 0);
+	CHECK_EQ(PARSE(&o, err, "-n", "vtpm-1", "--tpmstate", "dir=/x",
+		       "--rm-node", "shared-1"),
+		 0);
+	CHECK(o.dev.rm_name && strcmp(o.dev.rm_name, "shared-1") == 0);
+	CHECK_EQ(PARSE(&o, err, "-n", "vtpm-1", "--tpmstate", "dir=/x",
+		       "--rm-node", "off"),
+		 0);
+	CHECK(!o.dev.rm_name);
+	CHECK_EQ(PARSE(&o, err, "-n", "vtpm-1", "--tpmstate", "dir=/x",
+		       "--rm-node", "on"),
+		 0);
+	CHECK(o.dev.rm_name && strcmp(o.dev.rm_name, "vtpmrm-1") == 0);
+	/* swtpm's dialect makes no second node unless asked */
+	CHECK_EQ(PARSE(&o, err, "cuse", "-n", "vtpm-1", "--tpm2", "--tpmstate",
+		       "dir=/x"),
+		 0);
+	CHECK(!o.dev.rm_name);
+	CHECK_EQ(PARSE(&o, err, "cuse", "-n", "vtpm-1", "--tpm2", "--tpmstate",
+		       "dir=/x", "--rm-node", "on"),
+		 0);
+	CHECK(o.dev.rm_name && strcmp(o.dev.rm_name, "vtpmrm-1") == 0);
+	/* none for a TPM 1.2; asked for, an error */
+	CHECK_EQ(PARSE(&o, err, "-n", "vtpm-1", "--tpmstate", "dir=/x",
+		       "--tpm12"),
+		 0);
+	CHECK(!o.dev.rm_name);
+	CHECK_EQ(PARSE(&o, err, "-n", "vtpm-1", "--tpmstate", "dir=/x",
+		       "--tpm12", "--rm-node", "x"),
+		 -1);
+	CHECK(strstr(err, "TPM 2.0"));
+	CHECK_EQ(PARSE(&o, err, "-n", "vtpm-1", "--tpmstate", "dir=/x",
+		       "--rm-node", "a/b"),
+		 -1);
+	CHECK_EQ(PARSE(&o, err, "-n", "vtpm-1", "--tpmstate", "dir=/x",
+		       "--rm-node", "vtpm-1"),
+		 -1);
+	options_free(&o);
+}
+
 CHECK_MAIN(TEST(linear_file_backend), TEST(swtpm_command_line), TEST(swtpm_dialect_defaults_to_tpm12),
 	   TEST(swtpm_setup_command_line), TEST(log_level_alone_and_chroot), TEST(defaults_are_tpm2_durable_locked),
 	   TEST(errors_say_what_is_wrong), TEST(seccomp_and_node),
-	   TEST(help_and_version_need_nothing_else))
+	   TEST(help_and_version_need_nothing_else), TEST(rm_node_name))

@@ -298,6 +298,17 @@ test_udev() {
 	else
 		fail udev-link-dev-vtpm-uuid "readlink says '$link'"
 	fi
+	# The resource-managed node beside it: the same group and mode, its link.
+	st=$(stat -c '%U %G %a' "/dev/vtpmrm-$u" 2>&1)
+	link=$(readlink "/dev/vtpmrm/$u" 2>&1)
+	if [ "$st" = "root tss 660" ] && [ "$link" = "../vtpmrm-$u" ]; then
+		pass udev-rm-node-root-tss-0660-and-link
+	else
+		fail udev-rm-node-root-tss-0660-and-link "got '$st', link '$link'"
+	fi
+	check udev-tss-member-uses-the-rm-node \
+		setpriv --reuid=nobody --regid=nogroup --groups="$tss_gid" \
+		tpm2_getrandom -T "device:/dev/vtpmrm-$u" --hex 8
 	out=$(udevadm info --query=property --name="$dev" 2>&1)
 	if [[ $out == *TAGS=*:systemd:* ]]; then
 		pass udev-tag-systemd
@@ -322,7 +333,7 @@ test_udev() {
 	# The link goes with the node.
 	if stop_daemon "$DAEMON_PID" "$dev"; then
 		udevadm settle --timeout=10
-		if [ ! -L "/dev/vtpm/$u" ]; then
+		if [ ! -L "/dev/vtpm/$u" ] && [ ! -L "/dev/vtpmrm/$u" ]; then
 			pass udev-link-removed-with-node
 		else
 			fail udev-link-removed-with-node "/dev/vtpm/$u is still there"

@@ -576,6 +576,15 @@ want load && group_load
 want confine && group_confine
 want dropin && group_dropin
 want asan && group_asan
+# the resource-managed node: 8 tpm2-tools clients at once, a raw owner
+# (on the ASan/UBSan daemon when there is one)
+if want rm; then
+	if [ -x "$BUILD/asan/cuse_tpm" ]; then
+		RM_DAEMON=$BUILD/asan/cuse_tpm tests/vm/rm.sh
+	else
+		tests/vm/rm.sh
+	fi
+fi
 # the udev rule and the systemd unit, with Debian's udevd and systemd
 want deploy && tests/vm/deploy.sh
 exit 0
