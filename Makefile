@@ -54,7 +54,8 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy \
 	udev systemd tpm-udev python3 shellcheck groff-base man-db \
 	clang libclang-rt-14-dev dmsetup e2fsprogs util-linux libseccomp-dev \
-	debhelper libvirt-daemon-system libvirt-clients
+	debhelper libvirt-daemon-system libvirt-clients \
+	tpm2-abrmd libtss2-tcti-tabrmd0 dbus-daemon libtss2-dev
 
 .PHONY: all check lint deps run demo-vm check-nested install clean asan bench
 

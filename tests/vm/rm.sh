@@ -9,6 +9,8 @@
 #                     rounds each (a count, not a time: under TCG one round
 #                     of 8 clients takes about 75 s)
 #   RM_DAEMON=$BUILD/cuse_tpm   the daemon to test (the ASan build, say)
+#   RM_ABRMD=1        then the same clients through Debian's tpm2-abrmd on
+#                     the raw node (0: skip)
 set -u
 
 BUILD=${BUILD:-build}
@@ -117,13 +119,14 @@ nodes() {
 }
 
 # ---------------------------------------------------------------------------
-# One tpm2-tools client: LOOPS rounds on the RM node, each with an HMAC
-# session kept in a file across processes, as tpm2-tools do.
-client() {
-	local dir=$WORK/client$1 i out
-	export TPM2TOOLS_TCTI="device:$RM"
+# One tpm2-tools client: LOOPS rounds through TCTI (the RM node, or
+# tpm2-abrmd), each with an HMAC session kept in a file across processes,
+# as tpm2-tools do.
+client() { # DIR TCTI
+	local dir=$1 i out
+	export TPM2TOOLS_TCTI=$2
 	mkdir -p "$dir" && cd "$dir" || return 1
-	echo "message of client $1" >msg
+	echo "message of client $dir" >msg
 	for ((i = 0; i < LOOPS; i++)); do
 		if ! { tpm2_startauthsession --hmac-session -S s.ctx &&
 			tpm2_createprimary -Q -C o -G ecc -c prim.ctx -P session:s.ctx &&
@@ -143,8 +146,41 @@ client() {
 	echo "done"
 }
 
+# run_clients PREFIX TCTI N: N clients at once through TCTI, their output in
+# $WORK/PREFIX-client*.out; sets client_failures to how many failed.
+client_failures=0
+run_clients() {
+	local prefix=$1 i pids=() start_s
+	client_failures=0
+	start_s=$(date +%s)
+	for ((i = 0; i < $3; i++)); do
+		client "$WORK/$prefix-client$i" "$2" >"$WORK/$prefix-client$i.out" 2>&1 &
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}" || client_failures=$((client_failures + 1))
+	done
+	echo "# $prefix: $3 clients x $LOOPS rounds: $(($(date +%s) - start_s)) s, $client_failures failed"
+}
+
+# clients PREFIX TCTI N: the N clients must all sign and verify, and never
+# run out of object or session memory.
+clients() {
+	local prefix=$1 n=$3 memfail
+	run_clients "$@"
+	if [ $client_failures -eq 0 ]; then
+		pass "$prefix-$n-tpm2-tools-clients-sign-and-verify"
+	else
+		fail "$prefix-$n-tpm2-tools-clients-sign-and-verify" \
+			"$client_failures failed: $(cat "$WORK/$prefix"-client*.out | grep -v '^done' | tail -n 4 | tr '\n' ' ')"
+	fi
+	memfail=$(cat "$WORK/$prefix"-client*.out | grep -ci 'memory\|0x902\|0x903')
+	if [ "$memfail" -eq 0 ]; then pass "$prefix-no-object-or-session-memory-errors"
+	else fail "$prefix-no-object-or-session-memory-errors" "$memfail lines"; fi
+}
+
 many_clients() {
-	local i pids=() failed=0 out memfail start_s
+	local i out
 	rm -f "$WORK/stop"
 	python3 "$CLIENT_PY" raw-owner "$RAW" "$WORK/stop" >"$WORK/raw.out" 2>&1 &
 	local raw_pid=$!
@@ -161,24 +197,7 @@ many_clients() {
 	# one more opener that keeps objects and a session while the others run
 	python3 "$CLIENT_PY" hold "$RM" 30 >"$WORK/hold.out" 2>&1 &
 	local hold_pid=$!
-	start_s=$(date +%s)
-	for ((i = 0; i < CLIENTS; i++)); do
-		client "$i" >"$WORK/client$i.out" 2>&1 &
-		pids+=($!)
-	done
-	for i in "${!pids[@]}"; do
-		wait "${pids[$i]}" || failed=$((failed + 1))
-	done
-	echo "# $CLIENTS clients x $LOOPS rounds: $(($(date +%s) - start_s)) s"
-	if [ $failed -eq 0 ]; then
-		pass "rm-$CLIENTS-tpm2-tools-clients-sign-and-verify"
-	else
-		fail "rm-$CLIENTS-tpm2-tools-clients-sign-and-verify" \
-			"$failed failed: $(cat "$WORK"/client*.out | grep -v '^done' | tail -n 4 | tr '\n' ' ')"
-	fi
-	memfail=$(cat "$WORK"/client*.out | grep -ci 'memory\|0x902\|0x903' )
-	if [ "$memfail" -eq 0 ]; then pass rm-no-object-or-session-memory-errors
-	else fail rm-no-object-or-session-memory-errors "$memfail lines"; fi
+	clients rm "device:$RM" "$CLIENTS"
 	out=$(cat "$WORK/hold.out")
 	if [[ $out =~ ^"rcs 0 0 0 transient 0x80fffffe 0x80ffffff sessions 0x02"[0-9a-f]{6}$ ]]; then
 		pass rm-getcap-shows-only-the-openers-own
@@ -205,9 +224,66 @@ killed_client() {
 	fi
 }
 
+# ---------------------------------------------------------------------------
+# The same clients through Debian's tpm2-abrmd, the user-space resource
+# manager, on the raw node: what a host without the RM node does.  The guest
+# runs no D-Bus: a session bus of the test's own carries it.
+#
+# tpm2-abrmd keeps a session that a closed connection saved (as every
+# tpm2-tools run saves its -S file) for the next connection to load, but
+# only 4 of them at once (SESSION_LIST_MAX_ABANDONED, fixed at build time):
+# past that it flushes the oldest, whose ContextLoad then fails with
+# TPM_RC_HANDLE.  So 4 clients must all succeed; of 8, those that fail must
+# fail that way alone.  The RM node keeps them all.
+abrmd_clients() {
+	local tcti=tabrmd:bus_type=session bus_pid abrmd_pid i out f other
+	export DBUS_SESSION_BUS_ADDRESS=unix:path=$WORK/bus
+	if ! bus_pid=$(dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" \
+		--fork --nopidfile --print-pid); then
+		fail abrmd-serves-the-raw-node "dbus-daemon did not start"
+		return 1
+	fi
+	tpm2-abrmd --session --allow-root --tcti="device:$RAW" \
+		>"$WORK/abrmd.log" 2>&1 &
+	abrmd_pid=$!
+	for ((i = 0; i < 100; i++)); do
+		out=$(tpm2_getrandom -T "$tcti" --hex 8 2>&1) && break
+		kill -0 "$abrmd_pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	if [[ $out =~ ^[0-9a-f]{16}$ ]]; then
+		pass abrmd-serves-the-raw-node
+		clients abrmd "$tcti" 4
+		rm -rf "$WORK"/abrmd-client*
+		run_clients abrmd "$tcti" "$CLIENTS"
+		# a failed client must have failed at loading its session
+		other=
+		for f in "$WORK"/abrmd-client*.out; do
+			grep -qx 'done' "$f" || grep -q 'Esys_ContextLoad(0x1CB)' "$f" ||
+				other+="$(grep -v '^WARN' "$f" | tail -n 2 | tr '\n' ' ')"
+		done
+		if [ -z "$other" ]; then
+			pass "abrmd-$CLIENTS-clients-fail-only-by-its-session-limit"
+		else
+			fail "abrmd-$CLIENTS-clients-fail-only-by-its-session-limit" "$other"
+		fi
+		echo "# abrmd: $((CLIENTS - client_failures)) of $CLIENTS clients signed and verified; the others lost their session to tpm2-abrmd's limit"
+	else
+		fail abrmd-serves-the-raw-node "$out $(tail -n 3 "$WORK/abrmd.log" | tr '\n' ' ')"
+	fi
+	kill -TERM "$abrmd_pid" 2>/dev/null
+	wait "$abrmd_pid" 2>/dev/null
+	kill -TERM "$bus_pid" 2>/dev/null
+	unset DBUS_SESSION_BUS_ADDRESS
+	# tpm2-abrmd flushes a connection's objects and sessions when it closes
+	if out=$(wait_empty); then pass abrmd-nothing-left-after-all-close
+	else fail abrmd-nothing-left-after-all-close "$out"; fi
+}
+
 nodes && {
 	many_clients
 	killed_client
+	[ "${RM_ABRMD:-1}" = 1 ] && abrmd_clients
 	if [ -n "$(pgrep -F "$WORK/$NAME.pid" 2>/dev/null)" ]; then
 		pass rm-daemon-survived
 	else

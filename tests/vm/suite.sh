@@ -576,7 +576,8 @@ want load && group_load
 want confine && group_confine
 want dropin && group_dropin
 want asan && group_asan
-# the resource-managed node: 8 tpm2-tools clients at once, a raw owner
+# the resource-managed node: 8 tpm2-tools clients at once, a raw owner, the
+# same clients through tpm2-abrmd on the raw node
 # (on the ASan/UBSan daemon when there is one)
 if want rm; then
 	if [ -x "$BUILD/asan/cuse_tpm" ]; then
