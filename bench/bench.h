@@ -110,5 +110,6 @@ int cmd_nvloop(int argc, char **argv);  /* devctl.c */
 int cmd_startup(int argc, char **argv); /* startup.c */
 int cmd_exec(int argc, char **argv);    /* startup.c */
 int cmd_floor(int argc, char **argv);   /* floor.c */
+int cmd_rmcmp(int argc, char **argv);   /* abrmd.c */
 
 #endif

@@ -12,13 +12,16 @@
 BENCH_SRCS := bench/main.c bench/stats.c bench/workload.c bench/limit.c \
 	bench/core.c bench/device.c bench/socket.c bench/devctl.c \
 	bench/startup.c bench/floor.c
+# the RM node against tpm2-abrmd, both through tpm2-tss' TCTI loader
+BENCH_SRCS += bench/abrmd.c
+BENCH_LIBS := $(shell pkg-config --libs tss2-tctildr 2>/dev/null || echo -ltss2-tctildr)
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: bench
 
 $(BUILD)/bench/bench: $(BENCH_OBJS) $(CORE_OBJS) $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS) $(BENCH_LIBS)
 
 bench: $(BUILD)/bench/bench $(BUILD)/cuse_tpm
 	BUILD=$(BUILD) CC="$(CC)" bench/run.sh

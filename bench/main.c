@@ -24,6 +24,7 @@ static void usage(void)
 	      "       bench ping /dev/NAME...\n"
 	      "       bench floor\n"
 	      "       bench exec LABEL RUNS -- COMMAND...\n"
+	      "       bench rmcmp LABEL=TCTI... | LABEL=direct:/dev/NAME\n"
 	      "BENCH_SCALE=F multiplies every iteration count (default 1).\n",
 	      stderr);
 }
@@ -138,6 +139,7 @@ int main(int argc, char **argv)
 		{ "nvloop", cmd_nvloop }, { "busy", cmd_busy },
 		{ "ping", cmd_ping },     { "mkstate", cmd_mkstate },
 		{ "floor", cmd_floor },   { "exec", cmd_exec },
+		{ "rmcmp", cmd_rmcmp },
 	};
 	size_t i;
 

@@ -349,6 +349,7 @@ END {
 	print_memory()
 	print_state()
 	print_busy()
+	rmcmp_print() # bench/abrmd.awk
 	if (nerrors) {
 		section("Errors: these measurements failed")
 		for (i = 1; i <= nerrors; i++)

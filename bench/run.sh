@@ -10,6 +10,7 @@
 #
 #   bench/run.sh          host part, VM part, report
 #   bench/run.sh guest    the VM part (vm.sh runs it inside the guest)
+#   bench/run.sh abrmd    only the RM node against tpm2-abrmd (bench/abrmd.sh)
 #
 # Environment: BUILD (default build), BENCH_SCALE (multiplies the iteration
 # counts, default 1), BENCH_ROUNDS (rounds of figure 1 and of the NV_Write
@@ -285,11 +286,16 @@ guest() {
 	cp -r "$golden" /tmp/bench-golden
 	golden=/tmp/bench-golden
 	device_figures
+	rm_vs_abrmd
 	startup_common vm
 	startup_daemon
 	durable_writes
 	fleet_memory
 }
+
+# the RM node against tpm2-abrmd: rm_vs_abrmd and the "abrmd" mode
+# shellcheck source=bench/abrmd.sh
+. bench/abrmd.sh
 
 # ---- on the host -------------------------------------------------------------
 
@@ -339,8 +345,8 @@ host() {
 		progress "error: the VM part ended with status $rc"
 		echo "error vm the VM part ended with status $rc" >>"$raw"
 	fi
-	awk -f bench/report.awk "$raw" "$vmraw" >"$out/results.txt" 2>/dev/null ||
-		awk -f bench/report.awk "$raw" >"$out/results.txt"
+	awk -f bench/report.awk -f bench/abrmd.awk "$raw" "$vmraw" >"$out/results.txt" 2>/dev/null ||
+		awk -f bench/report.awk -f bench/abrmd.awk "$raw" >"$out/results.txt"
 	cat "$out/results.txt"
 	echo "(written to $out/results.txt)"
 	rm -rf "$golden" "$out/vm/bench-nv-true" "$out/vm/bench-nv-false"
@@ -353,9 +359,11 @@ host() {
 
 case ${1:-} in
 guest) guest ;;
+guest-abrmd) rm_vs_abrmd_guest ;;
+abrmd) rm_vs_abrmd_only ;;
 "") host ;;
 *)
-	echo "usage: bench/run.sh [guest]" >&2
+	echo "usage: bench/run.sh [guest|abrmd]" >&2
 	exit 2
 	;;
 esac
