@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "crypt.h"
 
+#include "io.h"
+
 #include "log.h"
 
 #include <ctype.h>
@@ -64,28 +66,17 @@ static const char *describe(const struct crypt_key_spec *spec, char *buf,
  */
 static ssize_t read_all(int fd, uint8_t *buf, size_t cap)
 {
-	size_t len = 0;
+	ssize_t len = io_read_upto(fd, buf, cap), more;
+	uint8_t probe;
 
-	for (;;) {
-		ssize_t n = read(fd, buf + len, cap - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return (ssize_t)len;
-		len += (size_t)n;
-		if (len == cap) {
-			uint8_t probe;
-
-			do
-				n = read(fd, &probe, 1);
-			while (n < 0 && errno == EINTR);
-			OPENSSL_cleanse(&probe, sizeof(probe));
-			return n == 0 ? (ssize_t)len : -EFBIG;
-		}
-	}
+	if (len < 0 || (size_t)len < cap)
+		return len;
+	/* a full buffer: is that the end? */
+	more = io_read_upto(fd, &probe, 1);
+	OPENSSL_cleanse(&probe, sizeof(probe));
+	if (more < 0)
+		return more;
+	return more == 0 ? len : -EFBIG;
 }
 
 /* Opens the source, reads it into @buf and closes it. */
