@@ -52,6 +52,22 @@ void result_latencies(struct samples *s);
 
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* ---- usage.c: what a process spent -------------------------------------- */
+
+struct usage {
+	uint64_t cpu_ns;      /* on-CPU time, user + system */
+	uint64_t vcsw, ivcsw; /* voluntary and involuntary context switches */
+	unsigned threads;
+};
+
+/* Summed over the threads of process @pid; 0 or -1. */
+int usage_read(int pid, struct usage *u);
+/* The calling thread's own. */
+void usage_self(struct usage *u);
+/* @sum += @after - @before (threads: @after's) */
+void usage_add_delta(struct usage *sum, const struct usage *before,
+		     const struct usage *after);
+
 /* ---- transports: one TPM command in, its whole response out ----------- */
 
 struct transport {
@@ -65,6 +81,7 @@ struct transport {
 	void (*close)(struct transport *t);
 	int fd;
 	void *ctx;
+	int pid; /* the server process behind it, if known: its usage is counted */
 };
 
 /* limit.c: libtpms in this process, NVRAM in memory (from @state_dir). */
@@ -93,10 +110,11 @@ int workload_prepare(struct transport *t);
  * Every command of figure 1 through every one of @paths, one "cmd" line per
  * path and command; 0 or -1.  The paths take turns, a block of commands at
  * a time, so that whatever else the machine does then slows them alike.
+ * @small: only the small commands (no key generation).
  */
-int workload_run(struct transport *paths, size_t npaths);
+int workload_run(struct transport *paths, size_t npaths, bool small);
 
-#define BENCH_MAX_PATHS 8
+#define BENCH_MAX_PATHS 12
 
 #define BENCH_NV_INDEX 0x01500b00u
 #define BENCH_NV_SIZE 64

@@ -11,7 +11,7 @@
 
 BENCH_SRCS := bench/main.c bench/stats.c bench/workload.c bench/limit.c \
 	bench/core.c bench/device.c bench/socket.c bench/devctl.c \
-	bench/startup.c bench/floor.c
+	bench/startup.c bench/floor.c bench/usage.c
 # the RM node against tpm2-abrmd, both through tpm2-tss' TCTI loader
 BENCH_SRCS += bench/abrmd.c
 BENCH_LIBS := $(shell pkg-config --libs tss2-tctildr 2>/dev/null || echo -ltss2-tctildr)
@@ -23,5 +23,10 @@ $(BUILD)/bench/bench: $(BENCH_OBJS) $(CORE_OBJS) $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS) $(BENCH_LIBS)
 
-bench: $(BUILD)/bench/bench $(BUILD)/cuse_tpm
+# The floor: a bare CUSE device with a canned response (bench/cuse_floor.c).
+$(BUILD)/bench/cuse_floor: $(BUILD)/obj/bench/cuse_floor.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+
+bench: $(BUILD)/bench/bench $(BUILD)/bench/cuse_floor $(BUILD)/cuse_tpm
 	BUILD=$(BUILD) CC="$(CC)" bench/run.sh

@@ -52,6 +52,7 @@ int core_open(struct transport *t, const char *dir)
 	t->close = core_close;
 	t->fd = -1;
 	t->ctx = c;
+	t->pid = 0;
 	/* durable, as the daemon is by default */
 	if (store_open(&c->store, dir, 0640, true, true) < 0 ||
 	    store_lock(c->store, 0) < 0) {

@@ -88,6 +88,7 @@ void device_attach(struct transport *t, int fd, bool nonblock)
 	t->prepare = nonblock ? prepare_polling : prepare_blocking;
 	t->close = NULL;
 	t->ctx = NULL;
+	t->pid = 0;
 	t->fd = fd;
 }
 

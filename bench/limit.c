@@ -238,6 +238,7 @@ int limit_open(struct transport *t, const char *state_dir)
 	t->close = limit_close;
 	t->fd = -1;
 	t->ctx = NULL;
+	t->pid = 0;
 	if (state_dir && preload(state_dir) < 0)
 		return -1;
 	setup_libtpms();

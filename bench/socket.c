@@ -122,6 +122,7 @@ int socket_open(struct transport *t, const char *addr)
 	t->prepare = NULL;
 	t->close = socket_close;
 	t->ctx = NULL;
+	t->pid = 0;
 	for (i = 0; i < CONNECT_TRIES; i++) {
 		t->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (t->fd < 0)
