@@ -130,15 +130,187 @@ function print_commands(    c, p, path, fuse, core) {
 	}
 }
 
+
+# ---- 1b. against the floor ------------------------------------------------------
+
+# The median of the per-round values of KEY for one path and command.
+function round_median(env, path, item, key,    n, i, j, a, t) {
+	n = nround[env, path, item]
+	if (!n)
+		return ""
+	for (i = 1; i <= n; i++)
+		a[i] = rv[env, path, item, key, i]
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+
+function fmt(v, f) {
+	return v == "" ? "-" : sprintf(f, v)
+}
+
+# One device path against the floor device of the same client mode.
+function floor_rows(path, fpath, mt,    c, cmd, d, f, m, l) {
+	printf "\n%-16s %9s %9s %9s %9s %8s %14s\n", path " p50 us", "floor-st", "floor-mt",
+		"limit", path, "x floor", "/(floor+limit)"
+	for (c = 1; c <= ncmds; c++) {
+		cmd = cmds[c]
+		if (cmd ~ /^CreatePrimary/)
+			continue
+		d = round_median("vm", path, cmd, "p50")
+		f = round_median("vm", fpath, cmd, "p50")
+		m = round_median("vm", mt, cmd, "p50")
+		l = round_median("vm", "limit", cmd, "p50")
+		printf "%-16s %9s %9s %9s %9s %8s %14s\n", cmd, fmt(f, "%.1f"), fmt(m, "%.1f"),
+			fmt(l, "%.1f"), fmt(d, "%.1f"), (d != "" && f > 0) ? sprintf("%.3f", d / f) : "-",
+			(d != "" && f + l > 0) ? sprintf("%.3f", d / (f + l)) : "-"
+	}
+}
+
+function floor_targets(path, fpath,    c, cmd, d, f, l, worst, wcmd, r) {
+	worst = 0
+	for (c = 1; c <= ncmds; c++) {
+		cmd = cmds[c]
+		if (cmd ~ /^(CreatePrimary|NV_Write)/)
+			continue
+		d = round_median("vm", path, cmd, "p50")
+		f = round_median("vm", fpath, cmd, "p50")
+		l = round_median("vm", "limit", cmd, "p50")
+		if (d == "" || f == "" || l == "")
+			return
+		r = d / (f + l)
+		if (r > worst) {
+			worst = r
+			wcmd = cmd
+		}
+	}
+	target(worst <= 1.10, sprintf("%s: small commands' p50 <= 1.10 x (%s p50 + limit p50): worst %.3f (%s)",
+		path, fpath, worst, wcmd))
+}
+
+# Our socket channel against swtpm's, per small command, in ENV.
+function socket_targets(env,    c, cmd, o, w, worst, wcmd) {
+	worst = 0
+	for (c = 1; c <= ncmds; c++) {
+		cmd = cmds[c]
+		if (cmd ~ /^CreatePrimary/)
+			continue
+		o = round_median(env, "socket", cmd, "p50")
+		w = round_median(env, "swtpm", cmd, "p50")
+		if (o == "" || w == "")
+			return
+		if (o / w > worst) {
+			worst = o / w
+			wcmd = cmd
+		}
+	}
+	target(worst <= 1, sprintf("%s: cuse_tpm socket's p50 <= swtpm socket's on every small command: worst %.3f x (%s)",
+		env, worst, wcmd))
+}
+
+# Server CPU time per command (us) and context switches per command.
+function cpu_rows(env,    c, cmd, i, path, line, have_any) {
+	have_any = 0
+	for (i = 1; i <= ncpu; i++)
+		if (nround[env, cpupaths[i], "GetRandom"])
+			have_any = 1
+	if (!have_any)
+		return
+	printf "\n%-4s server CPU us per command (switches per command)\n", env
+	printf "%-14s", "command"
+	for (i = 1; i <= ncpu; i++)
+		if (nround[env, cpupaths[i], "GetRandom"])
+			printf " %17s", cpupaths[i]
+	printf "\n"
+	for (c = 1; c <= ncmds; c++) {
+		cmd = cmds[c]
+		line = sprintf("%-14s", cmd)
+		for (i = 1; i <= ncpu; i++) {
+			path = cpupaths[i]
+			if (!nround[env, path, "GetRandom"])
+				continue
+			if (round_median(env, path, cmd, "cpu_us") == "")
+				line = line sprintf(" %17s", "-")
+			else
+				line = line sprintf(" %8.1f (%5.2f)", round_median(env, path, cmd, "cpu_us"),
+					round_median(env, path, cmd, "vcsw") + round_median(env, path, cmd, "ivcsw"))
+		}
+		print line
+	}
+}
+
+function cpu_targets(env, path,    c, cmd, o, w, worst, wcmd) {
+	worst = 0
+	for (c = 1; c <= ncmds; c++) {
+		cmd = cmds[c]
+		if (cmd ~ /^CreatePrimary/)
+			continue
+		o = round_median(env, path, cmd, "cpu_us")
+		w = round_median(env, "swtpm", cmd, "cpu_us")
+		if (o == "" || w == "" || w <= 0)
+			return
+		if (o / w > worst) {
+			worst = o / w
+			wcmd = cmd
+		}
+	}
+	target(worst <= 1, sprintf("%s: %s's CPU per small command <= swtpm socket's: worst %.3f x (%s)",
+		env, path, worst, wcmd))
+}
+
+function print_floor(    n) {
+	n = nround["vm", "floor-st", "GetRandom"]
+	section("1b. Against the floor and swtpm (median of the rounds' p50)")
+	if (!n) {
+		print "(no floor device figures: they need the VM)"
+	} else {
+		print "floor-st, floor-mt = a bare CUSE device (bench/cuse_floor.c) that answers with a canned response,"
+		print "on libfuse's single- and multi-threaded loop: the least any CUSE device costs in this guest."
+		print "Each figure is the median over " n " rounds of the path's p50; the paths take turns in each round."
+		floor_rows("device", "floor-st", "floor-mt")
+		floor_rows("device-poll", "floor-st-poll", "floor-mt-poll")
+	}
+	cpu_rows("vm")
+	cpu_rows("host")
+	print "(CPU: the server's on-CPU time, user + system, summed over its threads from /proc/PID/task/*/schedstat;"
+	print " switches: voluntary + involuntary context switches of its threads.  Neither grows with other load.)"
+	print "\nTargets:"
+	floor_targets("device", "floor-st")
+	floor_targets("device-poll", "floor-st-poll")
+	socket_targets("vm")
+	socket_targets("host")
+	cpu_targets("vm", "device")
+	cpu_targets("vm", "socket")
+	cpu_targets("host", "socket")
+}
+
 # ---- 2. start-up --------------------------------------------------------------
 
-function startup_row(what, env, path,    f, x) {
+function startup_row(what, env, path,    f, x, fc, xc) {
 	f = get("startup", env, path, "fresh", "median_ms")
 	x = get("startup", env, path, "existing", "median_ms")
+	fc = get("startup", env, path, "fresh", "cpu_ms")
+	xc = get("startup", env, path, "existing", "cpu_ms")
 	if (f == "" && x == "")
 		return
-	printf "%-52s %-4s %12s %14s\n", what, env, f == "" ? "-" : sprintf("%.2f", f),
-		x == "" ? "-" : sprintf("%.2f", x)
+	printf "%-52s %-4s %12s %14s %10s %10s\n", what, env, f == "" ? "-" : sprintf("%.2f", f),
+		x == "" ? "-" : sprintf("%.2f", x), fc == "" ? "-" : sprintf("%.1f", fc),
+		xc == "" ? "-" : sprintf("%.1f", xc)
+}
+
+# Ours (PATH) against swtpm socket's start-up in the VM: wall and CPU.
+function startup_vs_swtpm(path,    k, item, key, o, w) {
+	for (k = 1; k <= 4; k++) {
+		item = k % 2 ? "existing" : "fresh"
+		key = k <= 2 ? "median_ms" : "cpu_ms"
+		o = get("startup", "vm", path, item, key)
+		w = get("startup", "vm", "swtpm", item, key)
+		if (o != "" && w > 0)
+			target(o < w, sprintf("%s start-up %s (%s state) below swtpm socket's: %.1f ms against %.1f ms",
+				path, key == "cpu_ms" ? "CPU" : "wall time", item, o, w))
+	}
 }
 
 function exec_row(what, env, path,    x) {
@@ -149,7 +321,7 @@ function exec_row(what, env, path,    x) {
 
 function print_startup(    k, item, d, c) {
 	section("2. Start-up (median of " runs " runs, ms)")
-	printf "%-52s %-4s %12s %14s\n", "", "env", "fresh state", "existing state"
+	printf "%-52s %-4s %12s %14s %10s %10s\n", "", "env", "fresh state", "existing state", "CPU fresh", "CPU exist"
 	startup_row("cuse_tpm: exec -> first GetRandom through the device", "vm", "daemon")
 	startup_row("cuse_tpm socket: exec -> first GetRandom", "vm", "socket")
 	startup_row("cuse_tpm socket: exec -> first GetRandom", "host", "socket")
@@ -163,8 +335,11 @@ function print_startup(    k, item, d, c) {
 	startup_row("libtpms MainInit+Startup, first in a process", "host", "limit-cold")
 	startup_row("libtpms MainInit+Startup, again in the process", "vm", "limit-warm")
 	startup_row("libtpms MainInit+Startup, again in the process", "host", "limit-warm")
-	print "(\"first in a process\" includes libtpms' one-time set-up, which every daemon pays once.)"
+	print "(\"first in a process\" includes libtpms' one-time set-up, which every daemon pays once."
+	print " CPU: user + system of the daemon (/proc/PID/stat at the first command) and of its parent, ms.)"
 	print "\nTargets (vm):"
+	startup_vs_swtpm("daemon")
+	startup_vs_swtpm("socket")
 	for (k = 1; k <= 2; k++) {
 		item = k == 1 ? "existing" : "fresh"
 		d = get("startup", "vm", "daemon", item, "median_ms")
@@ -176,23 +351,34 @@ function print_startup(    k, item, d, c) {
 
 # ---- 3. memory ---------------------------------------------------------------------
 
-function mem_row(what, env, path, item, n,    h, r, p) {
+function mem_row(what, env, path, item, n,    h, r, p, a) {
 	if (!have("mem", env, path, item))
 		return
 	h = get("mem", env, path, item, "hwm_kb")
 	r = get("mem", env, path, item, "rss_kb")
 	p = get("mem", env, path, item, "pss_kb")
-	printf "%-44s %-4s %10.2f %10.2f %10.2f\n", what, env, h / 1024 / n, r / 1024 / n, p / 1024 / n
+	a = get("mem", env, path, item, "anon_kb")
+	printf "%-44s %-4s %10.2f %10.2f %10.2f %10s\n", what, env, h / 1024 / n, r / 1024 / n, p / 1024 / n,
+		a == "" ? "-" : sprintf("%.2f", a / 1024 / n)
+}
+
+function mem_vs_swtpm(path, key, what,    o, w) {
+	o = get("mem", "vm", path, "after-workload", key)
+	w = get("mem", "vm", "swtpm", "after-workload", key)
+	if (o != "" && w > 0)
+		target(o < w, sprintf("%s %s below swtpm socket's: %.2f MiB against %.2f MiB", path, what, o / 1024, w / 1024))
 }
 
 function print_memory(    n, h) {
 	section("3. Memory (MiB)")
-	printf "%-44s %-4s %10s %10s %10s\n", "", "env", "VmHWM", "Rss", "Pss"
+	printf "%-44s %-4s %10s %10s %10s %10s\n", "", "env", "VmHWM", "Rss", "Pss", "Anon"
 	mem_row("cuse_tpm daemon after the workload", "vm", "daemon", "after-workload", 1)
 	mem_row("cuse_tpm socket after the workload", "vm", "socket", "after-workload", 1)
 	mem_row("cuse_tpm socket after the workload", "host", "socket", "after-workload", 1)
 	mem_row("swtpm after the workload", "vm", "swtpm", "after-workload", 1)
 	mem_row("swtpm after the workload", "host", "swtpm", "after-workload", 1)
+	mem_row("floor device, single-threaded loop", "vm", "floor-st", "after-workload", 1)
+	mem_row("floor device, multi-threaded loop", "vm", "floor-mt", "after-workload", 1)
 	n = get("mem", "vm", "fleet", "total", "n")
 	if (n > 0) {
 		mem_row(n " cuse_tpm daemons at once: total", "vm", "fleet", "total", 1)
@@ -201,6 +387,10 @@ function print_memory(    n, h) {
 	print "(VmHWM: the kernel's peak counter, which lags for threaded processes before Linux 6.2;"
 	print " Rss and Pss: walked from the page tables; Pss shares library pages among their users.)"
 	print "\nTargets (vm):"
+	mem_vs_swtpm("daemon", "hwm_kb", "peak RSS")
+	mem_vs_swtpm("daemon", "anon_kb", "anonymous memory")
+	mem_vs_swtpm("socket", "hwm_kb", "peak RSS")
+	mem_vs_swtpm("socket", "anon_kb", "anonymous memory")
 	h = get("mem", "vm", "daemon", "after-workload", "hwm_kb")
 	if (h != "")
 		target(h / 1024 <= 4.5, sprintf("peak RSS (VmHWM) of a vTPM after the workload <= 4.5 MiB: %.2f MiB", h / 1024))
@@ -305,6 +495,7 @@ BEGIN {
 	ncmds = split("GetRandom PCR_Extend ReadClock GetCapability Hash_1KiB NV_Write_64 CreatePrimary_ECC CreatePrimary_RSA", cmds, " ")
 	split("GetRandom(32)|PCR_Extend(SHA-256)|ReadClock|GetCapability|Hash(1 KiB)|NV_Write(64 B)|CreatePrimary ECC+Flush|CreatePrimary RSA+Flush", labels, "|")
 	npaths = split("limit core device device-poll socket swtpm", paths, " ")
+	ncpu = split("device device-poll floor-st floor-st-poll floor-mt floor-mt-poll socket swtpm", cpupaths, " ")
 	ninfo = split("date host_kernel host_cpu guest_kernel guest_cpu libtpms swtpm qemu cuse_tpm cc scale load_before load_after", info_keys, " ")
 	runs = 5
 }
@@ -327,6 +518,16 @@ $1 == "error" {
 	next
 }
 
+# every round's figures of a command, for the medians of section 1b
+$1 == "cmd" && NF >= 4 {
+	k = ++nround[$2, $3, $4]
+	for (i = 5; i <= NF; i++) {
+		eq = index($i, "=")
+		if (eq)
+			rv[$2, $3, $4, substr($i, 1, eq - 1), k] = substr($i, eq + 1) + 0
+	}
+}
+
 NF >= 4 && better_round() {
 	seen[$1, $2, $3, $4] = 1
 	for (i = 5; i <= NF; i++) {
@@ -345,6 +546,7 @@ NF >= 4 && better_round() {
 END {
 	print_header()
 	print_commands()
+	print_floor()
 	print_startup()
 	print_memory()
 	print_state()

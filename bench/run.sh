@@ -13,8 +13,9 @@
 #   bench/run.sh abrmd    only the RM node against tpm2-abrmd (bench/abrmd.sh)
 #
 # Environment: BUILD (default build), BENCH_SCALE (multiplies the iteration
-# counts, default 1), BENCH_ROUNDS (rounds of figure 1 and of the NV_Write
-# loops, default 3), CC (named in the report).  No figure fails the run; a
+# counts, default 1), BENCH_ROUNDS (rounds of figure 1's small commands,
+# default 8), BENCH_KEY_ROUNDS (how many of them also generate keys, and
+# rounds of the NV_Write loops, default 2), CC (named in the report).  No figure fails the run; a
 # measurement that breaks does, after the table is printed.
 set -uo pipefail
 
@@ -25,8 +26,10 @@ bench=$out/bench
 daemon=$BUILD/cuse_tpm
 golden=$out/golden
 flags=not-need-init,startup-clear
+floor=$out/cuse_floor
 runs=5 # start-ups per median
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-8}
+key_rounds=${BENCH_KEY_ROUNDS:-2}
 fleet=50
 
 env_name=host
@@ -64,9 +67,10 @@ memory_kb() { # PID
 }
 
 memory_of() { # PID: the key=value form of the result lines
-	local h r p
+	local h r p a
 	read -r h r p <<<"$(memory_kb "$1")"
-	echo "hwm_kb=$h rss_kb=$r pss_kb=$p"
+	a=$(awk '/^Anonymous:/ { print $2 }' "/proc/$1/smaps_rollup")
+	echo "hwm_kb=$h rss_kb=$r pss_kb=$p anon_kb=${a:-0}"
 }
 
 # Waits for the process and PATH (its device node or socket) to go.
@@ -138,24 +142,30 @@ stop_server() { # ENV KIND
 	rm -rf "$dir"
 }
 
-# Figure 1 through every path (DEVICE too if given), in rounds.  One bench
-# process runs the limit in-process and drives the device and the socket
-# servers, all taking turns command by command, so that other load on the
-# host slows them alike.  The core needs a libtpms of its own, hence a
-# process of its own.  The report keeps each path's best round.
-workload_rounds() { # ENV [DEVICE]
-	local env=$1 dev=${2:-} r kind sock paths=()
+# Figure 1 through every path (the DEVICE paths too if given: "device:/dev/X"
+# or "LABEL=device:/dev/X", each with @PID), in rounds.  One bench process
+# runs the limit in-process and drives the devices and the socket servers,
+# all taking turns block by block, so that other load on the host slows them
+# alike.  The core needs a libtpms of its own, hence a process of its own.
+# The first $key_rounds rounds also generate keys; the others run the small
+# commands only.
+workload_rounds() { # ENV [DEVICE-PATH...]
+	local env=$1 r kind sock small paths=()
+	shift
 	for kind in $(socket_kinds); do
-		sock=$(start_server "$env" "$kind") && paths+=("$kind=unix:$sock")
+		sock=$(start_server "$env" "$kind") &&
+			paths+=("$kind=unix:$sock@$(cat "/tmp/bench-$kind.pid")")
 	done
-	[[ -n $dev ]] && paths+=("device:$dev")
+	paths+=("$@")
 	for ((r = 1; r <= rounds; r++)); do
+		small=()
+		((r > key_rounds)) && small=(--small)
 		measure "$env: round-trip floor, round $r" "$bench" floor
 		fresh_state /tmp/bench-core
 		measure "$env: core (no front end), round $r" \
-			"$bench" run core:/tmp/bench-core
-		measure "$env: limit, device, sockets (taking turns), round $r" \
-			"$bench" run "limit:$golden" "${paths[@]}"
+			"$bench" run "${small[@]}" core:/tmp/bench-core
+		measure "$env: limit, devices, sockets (taking turns), round $r" \
+			"$bench" run "${small[@]}" "limit:$golden" "${paths[@]}"
 	done
 	rm -rf /tmp/bench-core
 	for kind in $(socket_kinds); do
@@ -182,16 +192,52 @@ startup_common() { # ENV
 
 # ---- inside the VM ---------------------------------------------------------
 
+# The floor devices (bench/cuse_floor.c), one per libfuse loop; sets
+# floor_paths to their paths for "bench run" and floor_pids.
+start_floors() {
+	local loop pid i
+	floor_paths=()
+	floor_pids=()
+	for loop in st mt; do
+		"$floor" "floor-$loop" "$loop" &
+		pid=$!
+		for ((i = 0; i < 200; i++)); do
+			[[ -e /dev/floor-$loop ]] && break
+			sleep 0.05
+		done
+		if [[ -e /dev/floor-$loop ]]; then
+			floor_paths+=("floor-$loop=device:/dev/floor-$loop@$pid")
+			floor_pids[pid]=floor-$loop
+		else
+			echo "error vm the $loop floor device did not start" >>"$raw"
+			kill "$pid" 2>/dev/null
+		fi
+	done
+}
+
+stop_floors() {
+	local pid
+	for pid in "${!floor_pids[@]}"; do
+		echo "mem vm ${floor_pids[pid]} after-workload $(memory_of "$pid")" >>"$raw"
+		kill -TERM "$pid"
+		wait "$pid" 2>/dev/null
+	done
+}
+
 # Figures 1 (device rows), 3 (one daemon), 4 (state blobs) and 5.
 device_figures() {
-	local name=vtpm-bench dir=/tmp/bench-dev
+	local name=vtpm-bench dir=/tmp/bench-dev floor_paths floor_pids
 	fresh_state "$dir"
+	start_floors
 	if ! start_vtpm "$name" "$dir"; then
 		echo "error vm the daemon did not start" >>"$raw"
-		workload_rounds vm
+		workload_rounds vm "${floor_paths[@]}"
+		stop_floors
 		return
 	fi
-	workload_rounds vm "/dev/$name"
+	workload_rounds vm "device:/dev/$name@$(cat "/tmp/$name.pid")" \
+		"${floor_paths[@]}"
+	stop_floors
 	echo "mem vm daemon after-workload $(memory_of "$(cat "/tmp/$name.pid")")" >>"$raw"
 	measure "vm: control ioctl during RSA keygen" "$bench" busy "/dev/$name"
 	measure "vm: state blobs" "$bench" state "/dev/$name"
@@ -225,7 +271,7 @@ durable_writes() {
 				echo "error vm daemon on $fs with fsync=$sync did not start" >>"$raw"
 			fi
 		done
-		for ((r = 1; r <= rounds; r++)); do
+		for ((r = 1; r <= key_rounds; r++)); do
 			for sync in "${up[@]}"; do
 				measure "vm: NV_Write loop, $fs, fsync=$sync, round $r" \
 					"$bench" nvloop "/dev/vtpm-nv-$sync" "$fs-fsync-$sync"
@@ -310,7 +356,7 @@ host_info() {
 	echo "info qemu $(qemu-system-x86_64 --version 2>/dev/null | head -n 1)"
 	echo "info cuse_tpm $("$daemon" --version 2>/dev/null)"
 	echo "info cc $("${CC:-cc}" --version 2>/dev/null | head -n 1)"
-	echo "info scale BENCH_SCALE=${BENCH_SCALE:-1}, BENCH_ROUNDS=$rounds (figure 1: best of the rounds)"
+	echo "info scale BENCH_SCALE=${BENCH_SCALE:-1}, BENCH_ROUNDS=$rounds, BENCH_KEY_ROUNDS=$key_rounds"
 }
 
 # Other load on the host slows the guest's vCPUs at random: say how much
@@ -338,7 +384,7 @@ host() {
 	progress "booting the VM"
 	VM_OUT=$out/vm tests/vm/vm.sh run --timeout 1500 --mem 2048 \
 		--env "BUILD=$BUILD" --env "BENCH_SCALE=${BENCH_SCALE:-1}" \
-		--env "BENCH_ROUNDS=$rounds" \
+		--env "BENCH_ROUNDS=$rounds" --env "BENCH_KEY_ROUNDS=$key_rounds" \
 		-- bench/run.sh guest || rc=$?
 	host_load after >>"$raw"
 	if ((rc)); then
