@@ -73,24 +73,37 @@ static struct rm_space *opener_free(struct cuse_opener *o)
 	return space;
 }
 
-/* Copies up to @size response bytes into a read reply. Under dev->lock. */
-static void reply_response(struct cuse_opener *o, fuse_req_t req, size_t size)
+/*
+ * Takes up to @size response bytes into @out (VTPM_IO_MAX bytes); how many.
+ * Under dev->lock.  The reply goes out once the lock is dropped: the client
+ * it wakes may write its next command at once, and that write must not
+ * find the lock still held (a futex wait and wake per command).
+ */
+static size_t take_response(struct cuse_opener *o, uint8_t *out, size_t size)
 {
 	uint32_t left = o->resp_len - o->resp_off;
 	size_t n = size < left ? size : left;
 
-	fuse_reply_buf(req, (const char *)o->resp + o->resp_off, n);
+	memcpy(out, o->resp + o->resp_off, n);
 	o->resp_off += n;
 	o->resp_untouched = false;
 	if (o->resp_off == o->resp_len)
 		drop_response(o);
+	return n;
 }
 
-/* The TPM's answer to a command: hand it to whoever waits. */
+/*
+ * The TPM's answer to a command: hand it to whoever waits.  @o is gone on
+ * return if it was closed while the command ran.
+ */
 static void on_response(struct cuse_opener *o, const uint8_t *resp,
 			uint32_t len)
 {
 	struct cuse_dev *d = o->dev;
+	struct fuse_pollhandle *ph;
+	uint8_t out[VTPM_IO_MAX];
+	fuse_req_t reader;
+	size_t n = 0;
 
 	pthread_mutex_lock(&d->lock);
 	o->cmd_pending = false;
@@ -107,19 +120,22 @@ static void on_response(struct cuse_opener *o, const uint8_t *resp,
 		o->resp_len = len;
 		o->resp_untouched = true;
 	}
-	if (o->read_req) {
-		if (o->resp)
-			reply_response(o, o->read_req, o->read_size);
-		else
-			fuse_reply_err(o->read_req, ENOMEM);
-		o->read_req = NULL;
-	}
-	if (o->ph) {
-		fuse_lowlevel_notify_poll(o->ph);
-		fuse_pollhandle_destroy(o->ph);
-		o->ph = NULL;
-	}
+	reader = o->read_req;
+	o->read_req = NULL;
+	if (reader && o->resp)
+		n = take_response(o, out, o->read_size);
+	ph = o->ph;
+	o->ph = NULL;
 	pthread_mutex_unlock(&d->lock);
+
+	if (reader && n)
+		fuse_reply_buf(reader, (const char *)out, n);
+	else if (reader)
+		fuse_reply_err(reader, ENOMEM);
+	if (ph) {
+		fuse_lowlevel_notify_poll(ph);
+		fuse_pollhandle_destroy(ph);
+	}
 }
 
 static bool opener_idle(const struct cuse_opener *o)
@@ -178,20 +194,38 @@ static void append_blob(fuse_req_t req, struct cuse_opener *o, const char *buf,
 	fuse_reply_write(req, size);
 }
 
+/* Runs a checked command; @o may be gone on return (see on_response). */
+static void run_command(struct cuse_opener *o, const uint8_t *cmd, size_t size)
+{
+	uint8_t resp[VTPM_IO_MAX];
+	int n;
+
+	if (o->space) /* a resource-managed node */
+		n = (int)rm_execute(o->space, cmd, (uint32_t)size, resp,
+				    sizeof(resp));
+	else
+		n = vtpm_execute(o->dev->vtpm, cmd, (uint32_t)size, resp,
+				 sizeof(resp));
+	on_response(o, resp, (uint32_t)n);
+}
+
 /*
- * A command is taken as soon as it is checked: the write returns, and the
- * command runs on this thread while the client turns to read() or poll(),
- * which find the response or wait for it.  That is /dev/tpm0's contract for
- * O_NONBLOCK, and for a blocking client it hides the command behind the
- * write's way back.
+ * A blocking write runs its command before it returns, as /dev/tpm0's does:
+ * the read that follows finds the response and only copies it, so one
+ * thread at a time works on a command and none waits for another.  An
+ * O_NONBLOCK write must not wait for a command that may take seconds: it is
+ * answered as soon as the command is checked, and the command runs on this
+ * thread afterwards while the client polls.  fi->flags are the file's flags
+ * at this very write: the kernel sends them with every FUSE_WRITE and
+ * FUSE_READ, fcntl(F_SETFL) changes included.
  */
 void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct cuse_opener *o = cuse_opener_of(fi);
 	struct cuse_dev *d = o->dev;
-	uint8_t cmd[VTPM_IO_MAX], resp[VTPM_IO_MAX];
-	int err, n;
+	uint8_t cmd[VTPM_IO_MAX];
+	int err;
 
 	(void)off;
 	pthread_mutex_lock(&d->lock);
@@ -214,18 +248,18 @@ void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 	if (!d->rm)
 		d->data_owner = o;
 	o->cmd_pending = true;
-	/* the request's buffer is libfuse's once the write is answered */
-	memcpy(cmd, buf, size);
 	pthread_mutex_unlock(&d->lock);
 
+	if (!(fi->flags & O_NONBLOCK)) {
+		/* the writer holds the file open: no RELEASE until we answer */
+		run_command(o, (const uint8_t *)buf, size);
+		fuse_reply_write(req, size);
+		return;
+	}
+	/* the request's buffer is libfuse's once the write is answered */
+	memcpy(cmd, buf, size);
 	fuse_reply_write(req, size);
-	if (o->space)
-		n = (int)rm_execute(o->space, cmd, (uint32_t)size, resp,
-				    sizeof(resp));
-	else
-		n = vtpm_execute(d->vtpm, cmd, (uint32_t)size, resp,
-				 sizeof(resp));
-	on_response(o, resp, (uint32_t)n);
+	run_command(o, cmd, size);
 	return;
 out:
 	pthread_mutex_unlock(&d->lock);
@@ -248,6 +282,8 @@ void cuse_dev_read(fuse_req_t req, size_t size, off_t off,
 {
 	struct cuse_opener *o = cuse_opener_of(fi);
 	struct cuse_dev *d = o->dev;
+	uint8_t out[VTPM_IO_MAX];
+	size_t n;
 
 	(void)off;
 	pthread_mutex_lock(&d->lock);
@@ -255,9 +291,12 @@ void cuse_dev_read(fuse_req_t req, size_t size, off_t off,
 		read_blob(req, o, size);
 	else if (o->xfer == XFER_SET)
 		fuse_reply_err(req, EIO);
-	else if (o->resp)
-		reply_response(o, req, size);
-	else if (!o->cmd_pending)
+	else if (o->resp) {
+		n = take_response(o, out, size);
+		pthread_mutex_unlock(&d->lock);
+		fuse_reply_buf(req, (const char *)out, n);
+		return;
+	} else if (!o->cmd_pending)
 		fuse_reply_buf(req, NULL, 0); /* nothing pending: EOF, as tpm0 */
 	else if (fi->flags & O_NONBLOCK)
 		fuse_reply_err(req, EAGAIN);

@@ -11,11 +11,13 @@
  * the first opener that writes a command holds the data path until it
  * closes.  On a resource-managed node (as /dev/tpmrm0) none does: every
  * opener has a space of its own (rm.h), made at open and flushed at close,
- * and its commands run through it.  A write is answered as soon as its
- * command is checked, and the command then runs on the writer's thread
- * while read() and poll() wait for the response.  The functions find their
- * struct cuse_dev through the opener, never through fuse_req_userdata(), so
- * a node's session may carry whatever userdata it likes.
+ * and its commands run through it.  A blocking write returns once its
+ * command has run, as /dev/tpm0's does, and read() copies the response.  An
+ * O_NONBLOCK write is answered as soon as its command is checked, and the
+ * command then runs on the writer's thread while poll() and read() wait.
+ * The functions find their struct cuse_dev through the opener, never
+ * through fuse_req_userdata(), so a node's session may carry whatever
+ * userdata it likes.
  */
 #ifndef CUSE_TPM_CUSE_DEV_H
 #define CUSE_TPM_CUSE_DEV_H
