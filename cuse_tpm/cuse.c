@@ -423,6 +423,13 @@ int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 	if (!cfg)
 		return -1;
 	d->raw.path.vtpm = vtpm;
+	/*
+	 * Without it, O_NONBLOCK writes are answered before their command.
+	 * The resource-managed node, whose openers' commands may run side by
+	 * side, always answers them so.
+	 */
+	if (cuse_dev_start_timer(&d->raw.path) < 0)
+		log_info("O_NONBLOCK writes will not wait for short commands");
 	fuse_loop_cfg_set_max_threads(cfg, CUSE_MAX_THREADS);
 	d->raw.loop_thread = pthread_self();
 	/*

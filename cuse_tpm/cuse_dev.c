@@ -6,9 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 int cuse_dev_init(struct cuse_dev *d, struct vtpm *vtpm)
 {
@@ -32,13 +35,108 @@ int cuse_dev_init(struct cuse_dev *d, struct vtpm *vtpm)
 		errno = rc;
 		return -1;
 	}
+	/* made now, before the sandbox; none means no held writes */
+	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	return 0;
+}
+
+static void set_timer(struct cuse_dev *d, long us)
+{
+	struct itimerspec when = {
+		.it_value = { .tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000 },
+	};
+
+	timerfd_settime(d->timer_fd, 0, &when, NULL);
 }
 
 void cuse_dev_destroy(struct cuse_dev *d)
 {
+	if (d->timer_running) {
+		pthread_mutex_lock(&d->lock);
+		d->stopping = true;
+		pthread_mutex_unlock(&d->lock);
+		set_timer(d, 1);
+		pthread_join(d->timer_thread, NULL);
+	}
+	if (d->timer_fd >= 0)
+		close(d->timer_fd);
 	pthread_cond_destroy(&d->released);
 	pthread_mutex_destroy(&d->lock);
+}
+
+/* ---- O_NONBLOCK writes held while a short command runs ------------------ */
+
+/*
+ * An O_NONBLOCK client writes, then polls.  Were its write answered before
+ * the command ran, the poll would find the command still running and the
+ * response would need a poll notification and a second poll: two more
+ * trips through the kernel per command.  So the write is held while its
+ * command runs, unless that takes longer than CUSE_NONBLOCK_HOLD_US: then
+ * this thread answers it and the client polls, as for /dev/tpm0.
+ */
+static void *answer_held_writes(void *arg)
+{
+	struct cuse_dev *d = arg;
+	uint64_t expiries;
+	fuse_req_t req;
+	size_t size;
+
+	for (;;) {
+		if (read(d->timer_fd, &expiries, sizeof(expiries)) < 0 &&
+		    errno != EINTR)
+			break;
+		pthread_mutex_lock(&d->lock);
+		if (d->stopping) {
+			pthread_mutex_unlock(&d->lock);
+			break;
+		}
+		req = d->held_write;
+		size = d->held_size;
+		d->held_write = NULL;
+		pthread_mutex_unlock(&d->lock);
+		if (req)
+			fuse_reply_write(req, size);
+	}
+	return NULL;
+}
+
+int cuse_dev_start_timer(struct cuse_dev *d)
+{
+	sigset_t all, old;
+	int rc;
+
+	if (d->timer_fd < 0)
+		return -1;
+	/* the process's signals are for the loop's thread, as with libfuse's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&d->timer_thread, NULL, answer_held_writes, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		return -1;
+	pthread_mutex_lock(&d->lock);
+	d->timer_running = true;
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+/*
+ * @o's held write, if any, to be answered once dev->lock is dropped; its
+ * timer stops.  Under dev->lock, as the timer is set under it: a write that
+ * comes next sets its own after this.
+ */
+static fuse_req_t take_held_write(struct cuse_dev *d,
+				  const struct cuse_opener *o, size_t *size)
+{
+	fuse_req_t req = NULL;
+
+	if (d->held_write && d->held_by == o) {
+		req = d->held_write;
+		*size = d->held_size;
+		d->held_write = NULL;
+		set_timer(d, 0);
+	}
+	return req;
 }
 
 void cuse_opener_end_transfer(struct cuse_opener *o)
@@ -102,11 +200,12 @@ static void on_response(struct cuse_opener *o, const uint8_t *resp,
 	struct cuse_dev *d = o->dev;
 	struct fuse_pollhandle *ph;
 	uint8_t out[VTPM_IO_MAX];
-	fuse_req_t reader;
-	size_t n = 0;
+	fuse_req_t reader, writer;
+	size_t n = 0, written = 0;
 
 	pthread_mutex_lock(&d->lock);
 	o->cmd_pending = false;
+	writer = take_held_write(d, o, &written);
 	if (o->released) {
 		struct rm_space *space = opener_free(o);
 
@@ -128,6 +227,8 @@ static void on_response(struct cuse_opener *o, const uint8_t *resp,
 	o->ph = NULL;
 	pthread_mutex_unlock(&d->lock);
 
+	if (writer) /* its response is in place: the client's poll finds it */
+		fuse_reply_write(writer, written);
 	if (reader && n)
 		fuse_reply_buf(reader, (const char *)out, n);
 	else if (reader)
@@ -214,10 +315,11 @@ static void run_command(struct cuse_opener *o, const uint8_t *cmd, size_t size)
  * the read that follows finds the response and only copies it, so one
  * thread at a time works on a command and none waits for another.  An
  * O_NONBLOCK write must not wait for a command that may take seconds: it is
- * answered as soon as the command is checked, and the command runs on this
- * thread afterwards while the client polls.  fi->flags are the file's flags
- * at this very write: the kernel sends them with every FUSE_WRITE and
- * FUSE_READ, fcntl(F_SETFL) changes included.
+ * held for CUSE_NONBLOCK_HOLD_US at most (see answer_held_writes()), and a
+ * longer command runs on this thread after the write returns, while the
+ * client polls.  fi->flags are the file's flags at this very write: the
+ * kernel sends them with every FUSE_WRITE and FUSE_READ, fcntl(F_SETFL)
+ * changes included.
  */
 void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
@@ -225,6 +327,7 @@ void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 	struct cuse_opener *o = cuse_opener_of(fi);
 	struct cuse_dev *d = o->dev;
 	uint8_t cmd[VTPM_IO_MAX];
+	bool hold;
 	int err;
 
 	(void)off;
@@ -248,6 +351,14 @@ void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 	if (!d->rm)
 		d->data_owner = o;
 	o->cmd_pending = true;
+	/* one held write at a time: another is answered at once */
+	hold = (fi->flags & O_NONBLOCK) && d->timer_running && !d->held_write;
+	if (hold) {
+		d->held_write = req;
+		d->held_size = size;
+		d->held_by = o;
+		set_timer(d, CUSE_NONBLOCK_HOLD_US);
+	}
 	pthread_mutex_unlock(&d->lock);
 
 	if (!(fi->flags & O_NONBLOCK)) {
@@ -258,7 +369,8 @@ void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 	}
 	/* the request's buffer is libfuse's once the write is answered */
 	memcpy(cmd, buf, size);
-	fuse_reply_write(req, size);
+	if (!hold)
+		fuse_reply_write(req, size);
 	run_command(o, cmd, size);
 	return;
 out:
@@ -321,7 +433,13 @@ void cuse_dev_poll(fuse_req_t req, struct fuse_file_info *fi,
 		revents = POLLIN | POLLRDNORM;
 	else if (!o->cmd_pending)
 		revents = POLLOUT | POLLWRNORM;
-	if (ph) {
+	/*
+	 * Kept to wake a poller that waits for the response; one that has it
+	 * needs no wake-up (each notification is a trip through the kernel).
+	 */
+	if (ph && (revents & POLLIN)) {
+		fuse_pollhandle_destroy(ph);
+	} else if (ph) {
 		if (o->ph)
 			fuse_pollhandle_destroy(o->ph);
 		o->ph = ph;

@@ -13,11 +13,12 @@
  * opener has a space of its own (rm.h), made at open and flushed at close,
  * and its commands run through it.  A blocking write returns once its
  * command has run, as /dev/tpm0's does, and read() copies the response.  An
- * O_NONBLOCK write is answered as soon as its command is checked, and the
- * command then runs on the writer's thread while poll() and read() wait.
- * The functions find their struct cuse_dev through the opener, never
- * through fuse_req_userdata(), so a node's session may carry whatever
- * userdata it likes.
+ * O_NONBLOCK write returns once its command has run too, if that takes less
+ * than CUSE_NONBLOCK_HOLD_US and the node's timer runs (one held write at a
+ * time); a longer command goes on on the writer's thread after the write
+ * returns, while poll() and read() wait.  The functions find their struct
+ * cuse_dev through the opener, never through fuse_req_userdata(), so a
+ * node's session may carry whatever userdata it likes.
  */
 #ifndef CUSE_TPM_CUSE_DEV_H
 #define CUSE_TPM_CUSE_DEV_H
@@ -41,6 +42,13 @@
  */
 #define CUSE_RELEASE_GRACE_MS 200
 
+/*
+ * An O_NONBLOCK write is answered once its command has run, or after this
+ * long if the command still runs, whichever comes first (see
+ * cuse_dev_start_timer()).
+ */
+#define CUSE_NONBLOCK_HOLD_US 1000
+
 /* The data path of one node. */
 struct cuse_dev {
 	struct vtpm *vtpm;
@@ -49,6 +57,13 @@ struct cuse_dev {
 	struct cuse_opener *data_owner;   /* holds the data path, or NULL */
 	pthread_cond_t released;          /* signalled when an opener closes */
 	long release_grace_ms;            /* CUSE_RELEASE_GRACE_MS */
+	/* an O_NONBLOCK write held while its command runs, and its timer */
+	fuse_req_t held_write;
+	size_t held_size;
+	struct cuse_opener *held_by;
+	int timer_fd;                     /* -1: none */
+	bool timer_running, stopping;
+	pthread_t timer_thread;
 };
 
 /* What is moving through read()/write() instead of commands. */
@@ -75,6 +90,13 @@ struct cuse_opener {
 /* 0, or -1 with errno; @vtpm may be set later, before the node serves. */
 int cuse_dev_init(struct cuse_dev *d, struct vtpm *vtpm);
 void cuse_dev_destroy(struct cuse_dev *d);
+/*
+ * Starts the thread that answers an O_NONBLOCK write whose command runs
+ * longer than CUSE_NONBLOCK_HOLD_US; until it runs (or if it cannot start:
+ * -1), such writes are answered as soon as their command is checked.  Once
+ * the sandbox is up: the thread must be born confined.
+ */
+int cuse_dev_start_timer(struct cuse_dev *d);
 
 static inline struct cuse_opener *cuse_opener_of(const struct fuse_file_info *fi)
 {

@@ -172,7 +172,7 @@ static const char *const allowed[] = {
 	"rt_sigsuspend", "sigaltstack", "restart_syscall",
 	/* time */
 	"clock_gettime", "clock_getres", "gettimeofday", "time",
-	"nanosleep", "clock_nanosleep",
+	"nanosleep", "clock_nanosleep", "timerfd_settime",
 	/* files: the state directory, the log, the node */
 	"read", "write", "readv", "writev", "pread64", "pwrite64",
 	"lseek", "close", "open", "openat", "fstat", "stat", "lstat",
