@@ -2,8 +2,11 @@
 # limit, on the host and inside the test VM, against Debian's swtpm.  Prints a
 # table and writes it to $(BUILD)/bench/results.txt.  No figure fails the
 # build, only a measurement that breaks.  BENCH_SCALE=F scales the iteration
-# counts, BENCH_ROUNDS=N the rounds of the command and NV_Write figures
-# (default 3; each keeps its best round).
+# counts, BENCH_ROUNDS=N the rounds of the command figures (default 8: the
+# floor table takes the median of their p50s, the rest the best round), and
+# BENCH_KEY_ROUNDS=N how many of them also generate keys, and the rounds of
+# the NV_Write loops (default 2).  bench/counts.sh prints the system calls
+# and context switches per command of the device and the floor devices.
 #
 # Included from the top Makefile; uses its BUILD, CC, ALL_CFLAGS, LIBS,
 # CORE_OBJS and TESTLIB_OBJS, its object rule (CPPFLAGS) and the daemon's
