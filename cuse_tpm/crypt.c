@@ -274,6 +274,14 @@ int crypt_key_from_passphrase(const uint8_t *pass, size_t passlen,
 	return 0;
 }
 
+void wipe_free(void *p, size_t len)
+{
+	if (!p)
+		return;
+	OPENSSL_cleanse(p, len);
+	free(p);
+}
+
 void crypt_key_wipe(struct crypt_key *key)
 {
 	OPENSSL_cleanse(key, sizeof(*key));

@@ -68,6 +68,11 @@ int crypt_key_from_passphrase(const uint8_t *pass, size_t passlen,
 
 /* Overwrites the key so that no copy of it outlives its use. */
 void crypt_key_wipe(struct crypt_key *key);
+/*
+ * Overwrites and frees a buffer that may hold TPM state in the clear (NULL
+ * is fine): what a blob or the store held never lingers in freed memory.
+ */
+void wipe_free(void *p, size_t len);
 
 /* Each primitive returns 0 or -1 (an OpenSSL failure). */
 

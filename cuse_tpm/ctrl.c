@@ -3,26 +3,31 @@
 
 #include "byteorder.h"
 #include "client.h"
+#include "crypt.h"
 #include "io.h"
 #include "log.h"
 
 #include <errno.h>
 #include <libtpms/tpm_error.h>
-#include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The largest body a request carries before any streamed part. */
 #define CTRL_BODY_MAX 4096
+
+/* Descriptors one request may carry: room to take (and close) them all. */
+#define CTRL_MAX_FDS 16
 
 struct request {
 	uint32_t cmd;
 	uint8_t buf[4 + CTRL_BODY_MAX];
 	size_t got;    /* bytes in buf, the code included */
 	int passed_fd; /* from SCM_RIGHTS, or -1 */
+	/* from the request's first byte: its fixed part, then all of it */
+	struct io_deadline fixed, whole;
 };
 
 /* The fixed part of each request's body (the client's table says); what
@@ -32,99 +37,122 @@ static size_t body_needed(uint32_t cmd)
 	return ctrl_req_size(cmd);
 }
 
-/* Waits for @fd to be readable until @deadline: 1, 0 on timeout, -1. */
-static int wait_readable(int fd, const struct timespec *deadline)
+static bool known_command(uint32_t cmd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	long left = io_ms_left(deadline);
-	int n;
-
-	if (left <= 0)
-		return 0;
-	do
-		n = poll(&p, 1, (int)left);
-	while (n < 0 && errno == EINTR);
-	return n;
+	return cmd >= CMD_GET_CAPABILITY && cmd <= CMD_LOCK_STORAGE;
 }
 
-/* First read: also takes a descriptor passed along (CMD_SET_DATAFD). */
+/*
+ * Keeps the descriptor a request carries (CMD_SET_DATAFD) and closes every
+ * other one: a client may pass any number, in any number of messages.
+ */
+static void take_fds(struct msghdr *msg, struct request *r)
+{
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		size_t i, n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (r->passed_fd < 0)
+				r->passed_fd = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+/*
+ * First read: at most the code, so that whatever follows the request stays
+ * in the socket for the next one; also takes the descriptors passed along.
+ * (Later reads are plain read()s, on which the kernel drops descriptors.)
+ */
 static ssize_t recv_first(int fd, struct request *r)
 {
-	char control[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = r->buf, .iov_len = sizeof(r->buf) };
+	union {
+		char buf[CMSG_SPACE(CTRL_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = r->buf, .iov_len = 4 };
 	struct msghdr msg = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
-		.msg_control = control,
-		.msg_controllen = sizeof(control),
+		.msg_control = control.buf,
+		.msg_controllen = sizeof(control.buf),
 	};
-	struct cmsghdr *c;
 	ssize_t n;
 
 	do
 		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	for (c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len >= CMSG_LEN(sizeof(int)))
-			memcpy(&r->passed_fd, CMSG_DATA(c), sizeof(int));
+	if (n >= 0)
+		take_fds(&msg, r);
 	return n;
 }
 
 /*
- * Reads a request's code and fixed body, and whatever else arrived with
- * them.  0 on success, -1 if the peer closed or failed, -2 if it stalled
- * mid-request.
+ * ptm_loc and ptm_reset_est are 4 bytes, of which the request uses one:
+ * swtpm_ioctl sends the byte, QEMU the whole struct.  Three more bytes that
+ * came with it are that struct's padding unless they begin the next request
+ * (a client that queues requests without waiting for replies).
  */
-static int recv_request(int fd, struct request *r)
+static void skip_padding(int fd, struct request *r)
 {
-	struct timespec deadline;
-	size_t needed = 4;
+	uint8_t peek[8];
 	ssize_t n;
+
+	if (r->cmd != CMD_SET_LOCALITY && r->cmd != CMD_RESET_TPMESTABLISHED)
+		return;
+	do
+		n = recv(fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 3 || (n >= 4 && known_command(get_be32(peek))))
+		return;
+	if (recv(fd, peek, 3, MSG_DONTWAIT) != 3)
+		log_debug("control: padding vanished");
+}
+
+/*
+ * Reads a request's code and fixed body, and nothing after them.  0 on
+ * success, -1 if the peer closed or failed or the server stops, -2 if the
+ * peer stalled mid-request.
+ */
+static int recv_request(int fd, struct request *r, int stop_fd)
+{
+	ssize_t n;
+	int rc;
 
 	r->got = 0;
 	r->passed_fd = -1;
 	n = recv_first(fd, r);
 	if (n <= 0)
 		return -1;
-	io_deadline_in(&deadline, CTRL_RECV_DEADLINE_MS);
+	/* one deadline per request, from its first byte: a drip is cut off */
+	io_deadline_set(&r->fixed, CTRL_RECV_DEADLINE_MS, stop_fd);
+	io_deadline_set(&r->whole, CTRL_REQUEST_DEADLINE_MS, stop_fd);
 	r->got = (size_t)n;
-	for (;;) {
-		if (r->got >= 4) {
-			r->cmd = get_be32(r->buf);
-			needed = 4 + body_needed(r->cmd);
-		}
-		if (r->got >= needed)
-			return 0;
-		if (wait_readable(fd, &deadline) <= 0) {
-			log_warn("control: request 0x%x incomplete after %d ms",
-				 r->got >= 4 ? r->cmd : 0, CTRL_RECV_DEADLINE_MS);
-			return -2;
-		}
-		n = read(fd, r->buf + r->got, sizeof(r->buf) - r->got);
-		if (n <= 0)
-			return -1;
-		r->got += (size_t)n;
+	rc = io_read_by(fd, r->buf + r->got, 4 - r->got, &r->fixed);
+	if (rc == 0) {
+		r->cmd = get_be32(r->buf);
+		r->got = 4;
+		rc = io_read_by(fd, r->buf + 4, body_needed(r->cmd), &r->fixed);
 	}
-}
-
-/* Reads exactly @len bytes, each part within the request deadline. */
-static int read_exact(int fd, uint8_t *p, size_t len)
-{
-	struct timespec deadline;
-
-	while (len) {
-		ssize_t n;
-
-		io_deadline_in(&deadline, CTRL_RECV_DEADLINE_MS);
-		if (wait_readable(fd, &deadline) <= 0)
-			return -1;
-		n = read(fd, p, len);
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
+	if (rc == -ETIMEDOUT) {
+		log_warn_limited("control: request incomplete after %d ms",
+				 CTRL_RECV_DEADLINE_MS);
+		return -2;
 	}
+	if (rc < 0)
+		return -1;
+	r->got = 4 + body_needed(r->cmd);
+	skip_padding(fd, r);
 	return 0;
 }
 
@@ -135,7 +163,8 @@ static size_t reply_result(uint8_t *out, ptm_res res)
 }
 
 static size_t handle_get_stateblob(struct vtpm *v, const uint8_t *body,
-				   uint8_t **blob_out, uint8_t *out)
+				   uint8_t **blob_out, uint32_t *blob_len,
+				   uint8_t *out)
 {
 	uint32_t flags = get_be32(body), type = get_be32(body + 4);
 	uint32_t offset = get_be32(body + 8), len = 0, oflags = 0, left;
@@ -153,8 +182,9 @@ static size_t handle_get_stateblob(struct vtpm *v, const uint8_t *body,
 	if (left) {
 		memmove(blob, blob + offset, left);
 		*blob_out = blob;
+		*blob_len = len;
 	} else {
-		free(blob);
+		wipe_free(blob, len);
 	}
 	return 16;
 }
@@ -240,32 +270,32 @@ size_t ctrl_handle(struct vtpm *v, uint32_t cmd, const uint8_t *body,
 	case CMD_LOCK_STORAGE:
 		return reply_result(out, vtpm_lock_storage(v, get_be32(body)));
 	default:
-		log_warn("control: unknown command 0x%x", cmd);
+		log_warn_limited("control: unknown command 0x%x", cmd);
 		return reply_result(out, TPM_BAD_ORDINAL);
 	}
 }
 
 /* Hashes what came with the request, then the rest from the stream. */
-static ptm_res stream_hash_data(struct vtpm *v, int fd, const struct request *r)
+static int stream_hash_data(struct vtpm *v, int fd, const struct request *r,
+			    ptm_res *res)
 {
 	uint32_t remain = get_be32(r->buf + 4);
-	size_t have = r->got - 8;
 	uint8_t chunk[CTRL_BODY_MAX];
-	ptm_res res;
 
-	if (have > remain)
-		return TPM_BAD_PARAMETER;
-	res = vtpm_hash_data(v, r->buf + 8, (uint32_t)have);
-	remain -= (uint32_t)have;
-	while (res == TPM_SUCCESS && remain) {
+	*res = remain ? TPM_SUCCESS : vtpm_hash_data(v, chunk, 0);
+	while (remain) {
 		size_t n = remain < sizeof(chunk) ? remain : sizeof(chunk);
 
-		if (read_exact(fd, chunk, n) < 0)
-			return TPM_IOERROR;
-		res = vtpm_hash_data(v, chunk, (uint32_t)n);
+		/* the data is read even after a failure: the stream stays in step */
+		if (io_read_by(fd, chunk, n, &r->whole) < 0) {
+			*res = TPM_IOERROR;
+			return -1;
+		}
+		if (*res == TPM_SUCCESS)
+			*res = vtpm_hash_data(v, chunk, (uint32_t)n);
 		remain -= (uint32_t)n;
 	}
-	return res;
+	return 0;
 }
 
 /* The header carries the blob's total length; the blob follows. */
@@ -274,10 +304,9 @@ static int stream_set_stateblob(struct vtpm *v, int fd, const struct request *r,
 {
 	uint32_t flags = get_be32(r->buf + 4), type = get_be32(r->buf + 8);
 	uint32_t total = get_be32(r->buf + 12);
-	size_t have = r->got - 16;
 	uint8_t *blob;
 
-	if (total > VTPM_MAX_BLOB || have > total) {
+	if (total > VTPM_MAX_BLOB) {
 		/* the stream cannot be trusted to resynchronise: close it */
 		*res = TPM_BAD_PARAMETER;
 		return -1;
@@ -287,14 +316,13 @@ static int stream_set_stateblob(struct vtpm *v, int fd, const struct request *r,
 		*res = TPM_SIZE;
 		return -1;
 	}
-	memcpy(blob, r->buf + 16, have);
-	if (read_exact(fd, blob + have, total - have) < 0) {
-		free(blob);
+	if (io_read_by(fd, blob, total, &r->whole) < 0) {
+		wipe_free(blob, total);
 		*res = TPM_IOERROR;
 		return -1;
 	}
 	*res = vtpm_set_stateblob(v, type, flags, blob, total);
-	free(blob);
+	wipe_free(blob, total); /* a decrypted blob is the TPM's secrets */
 	return 0;
 }
 
@@ -303,17 +331,21 @@ int ctrl_serve_one(struct vtpm *v, int fd, const struct ctrl_ops *ops)
 	static const uint8_t none[1];
 	struct request *r = malloc(sizeof(*r));
 	uint8_t out[CTRL_REPLY_MAX], *blob = NULL;
+	uint32_t blob_len = 0;
+	struct io_deadline send_by;
 	size_t out_len;
 	int keep = 0;
 	ptm_res res;
 
 	if (!r)
 		return -1;
-	keep = recv_request(fd, r);
+	keep = recv_request(fd, r, ops->stop_fd);
 	if (keep < 0) {
 		/* a stalled request gets swtpm's answer; the stream is lost */
+		io_deadline_set(&send_by, CTRL_RECV_DEADLINE_MS, ops->stop_fd);
 		if (keep == -2)
-			io_write_all(fd, out, reply_result(out, TPM_BAD_PARAMETER));
+			io_write_by(fd, out, reply_result(out, TPM_BAD_PARAMETER),
+				    &send_by);
 		if (r->passed_fd >= 0)
 			close(r->passed_fd);
 		free(r);
@@ -322,7 +354,8 @@ int ctrl_serve_one(struct vtpm *v, int fd, const struct ctrl_ops *ops)
 	log_debug("control: command 0x%x, %zu bytes", r->cmd, r->got - 4);
 	switch (r->cmd) {
 	case CMD_HASH_DATA:
-		out_len = reply_result(out, stream_hash_data(v, fd, r));
+		keep = stream_hash_data(v, fd, r, &res);
+		out_len = reply_result(out, res);
 		break;
 	case CMD_SET_STATEBLOB:
 		keep = stream_set_stateblob(v, fd, r, &res);
@@ -340,7 +373,8 @@ int ctrl_serve_one(struct vtpm *v, int fd, const struct ctrl_ops *ops)
 		out_len = reply_result(out, res);
 		break;
 	case CMD_GET_STATEBLOB:
-		out_len = handle_get_stateblob(v, r->buf + 4, &blob, out);
+		out_len = handle_get_stateblob(v, r->buf + 4, &blob, &blob_len,
+					       out);
 		break;
 	default:
 		out_len = ctrl_handle(v, r->cmd, r->got > 4 ? r->buf + 4 : none,
@@ -351,10 +385,15 @@ int ctrl_serve_one(struct vtpm *v, int fd, const struct ctrl_ops *ops)
 		close(r->passed_fd); /* a descriptor nobody asked for */
 	log_debug("control: reply of %zu bytes, result 0x%x", out_len,
 		  out_len >= 4 ? get_be32(out) : 0);
-	if (io_write_all(fd, out, out_len) < 0 ||
-	    (blob && io_write_all(fd, blob, get_be32(out + 12)) < 0))
+	/* a peer that does not read its reply is cut off, as one that stalls */
+	io_deadline_set(&send_by, CTRL_REQUEST_DEADLINE_MS, ops->stop_fd);
+	if (io_write_by(fd, out, out_len, &send_by) < 0 ||
+	    (blob && io_write_by(fd, blob, get_be32(out + 12), &send_by) < 0)) {
+		log_warn_limited("control: the client does not take its reply");
 		keep = -1;
-	free(blob);
+	}
+	if (blob)
+		wipe_free(blob, blob_len);
 	free(r);
 	return keep;
 }

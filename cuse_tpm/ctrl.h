@@ -13,13 +13,21 @@
 
 #include "vtpm.h"
 
-/* All of a request must arrive within this time (as swtpm allows). */
+/*
+ * A request's code and fixed body must arrive within this time of its first
+ * byte (as swtpm allows); the whole request, a streamed blob included, and
+ * its reply within CTRL_REQUEST_DEADLINE_MS.  A client past either loses
+ * the connection; the deadlines run once per request, not per byte.
+ */
 #define CTRL_RECV_DEADLINE_MS 500
+#define CTRL_REQUEST_DEADLINE_MS 5000
 
 struct ctrl_ops {
 	/* CMD_SET_DATAFD: take @fd as the data channel; a TPM result code */
 	ptm_res (*set_datafd)(void *ctx, int fd);
 	void *ctx;
+	/* readable once the server stops: ends any wait at once; or -1 */
+	int stop_fd;
 };
 
 /*

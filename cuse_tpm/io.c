@@ -2,7 +2,10 @@
 #include "io.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define NS_PER_MS 1000000L
@@ -69,4 +72,82 @@ long io_ms_left(const struct timespec *deadline)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (long)(deadline->tv_sec - now.tv_sec) * 1000 +
 	       (deadline->tv_nsec - now.tv_nsec) / NS_PER_MS;
+}
+
+void io_deadline_set(struct io_deadline *d, long ms, int stop_fd)
+{
+	io_deadline_in(&d->end, ms);
+	d->stop_fd = stop_fd;
+}
+
+int io_wait_by(int fd, short events, const struct io_deadline *d)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = events },
+			       { .fd = d->stop_fd, .events = POLLIN } };
+	long left;
+	int n;
+
+	do {
+		left = io_ms_left(&d->end);
+		if (left <= 0)
+			return 0;
+		n = poll(p, d->stop_fd >= 0 ? 2 : 1, (int)left);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n > 0 && (p[1].revents & POLLIN))
+		return -ECANCELED;
+	return n > 0 ? 1 : 0;
+}
+
+int io_read_by(int fd, void *buf, size_t len, const struct io_deadline *d)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		int w = io_wait_by(fd, POLLIN, d);
+		ssize_t n;
+
+		if (w <= 0)
+			return w ? w : -ETIMEDOUT;
+		n = read(fd, p, len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int io_write_by(int fd, const void *buf, size_t len,
+		const struct io_deadline *d)
+{
+	const uint8_t *p = buf;
+	bool socket = true;
+
+	while (len) {
+		int w = io_wait_by(fd, POLLOUT, d);
+		ssize_t n;
+
+		if (w <= 0)
+			return w ? w : -ETIMEDOUT;
+		/* a writable socket may still take less than @len: no block */
+		n = socket ? send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL)
+			   : write(fd, p, len);
+		if (n < 0 && errno == ENOTSOCK) {
+			socket = false;
+			continue;
+		}
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }

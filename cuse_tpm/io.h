@@ -2,7 +2,10 @@
 /*
  * Whole reads and writes on a descriptor, retried on EINTR; and deadlines
  * on CLOCK_MONOTONIC, for poll() timeouts and pthread_cond_timedwait() on a
- * condition whose clock is CLOCK_MONOTONIC.
+ * condition whose clock is CLOCK_MONOTONIC; and reads and writes on a socket
+ * whose peer is not trusted to keep up: within a deadline set once per
+ * request (so a peer dripping a byte at a time is cut off as surely as one
+ * that stalls), and given up at once when the server is stopping.
  */
 #ifndef CUSE_TPM_IO_H
 #define CUSE_TPM_IO_H
@@ -22,5 +25,23 @@ int io_read_full(int fd, void *buf, size_t len);
 void io_deadline_in(struct timespec *deadline, long ms);
 /* Milliseconds until @deadline; 0 or less once it has passed. */
 long io_ms_left(const struct timespec *deadline);
+
+struct io_deadline {
+	struct timespec end; /* CLOCK_MONOTONIC */
+	int stop_fd;         /* readable once the server stops, or -1 */
+};
+
+/* Sets @d to @ms from now, given up early once @stop_fd is readable. */
+void io_deadline_set(struct io_deadline *d, long ms, int stop_fd);
+/*
+ * Waits until @fd has @events (POLLIN or POLLOUT): 1; 0 when the deadline
+ * passed, -ECANCELED when the server stops, or -errno.
+ */
+int io_wait_by(int fd, short events, const struct io_deadline *d);
+/* 0, -1 at end of file, -ETIMEDOUT, -ECANCELED or -errno. */
+int io_read_by(int fd, void *buf, size_t len, const struct io_deadline *d);
+/* 0, -ETIMEDOUT, -ECANCELED or -errno; never blocks on a socket. */
+int io_write_by(int fd, const void *buf, size_t len,
+		const struct io_deadline *d);
 
 #endif

@@ -7,10 +7,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct {
@@ -20,6 +23,34 @@ static struct {
 	unsigned level;
 	char prefix[64];
 } sink = { .fd = STDERR_FILENO, .level = LOGL_WARN };
+
+/* What log_warn_limited() let through in the current window. */
+static struct {
+	pthread_mutex_t lock;
+	time_t window;       /* start, CLOCK_MONOTONIC seconds */
+	unsigned passed, dropped;
+} limit = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/*
+ * A log file, or a character device (/dev/null, a console): a FIFO would
+ * block start-up in open() or later every thread that logs.
+ */
+static int open_sink(const char *path, int flags)
+{
+	struct stat st;
+	int fd = open(path, flags | O_NONBLOCK, 0640);
+
+	if (fd < 0)
+		return errno == ENXIO ? -EINVAL : -errno;
+	if (fstat(fd, &st) < 0 ||
+	    !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)) ||
+	    fcntl(fd, F_SETFL, flags & ~(O_CREAT | O_TRUNC | O_CLOEXEC |
+					 O_NOFOLLOW)) < 0) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
 
 int log_open(const struct log_config *cfg)
 {
@@ -40,9 +71,9 @@ int log_open(const struct log_config *cfg)
 
 		if (cfg->truncate)
 			flags |= O_TRUNC;
-		fd = open(cfg->file, flags, 0640);
+		fd = open_sink(cfg->file, flags);
 		if (fd < 0)
-			return -errno;
+			return fd;
 		sink.owned = true;
 	}
 	sink.fd = fd;
@@ -111,4 +142,38 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	/* One write per line keeps lines whole across threads. */
 	if (write(sink.fd, line, n) < 0)
 		return;
+}
+
+void log_warn_limited(const char *fmt, ...)
+{
+	struct timespec now;
+	unsigned dropped = 0;
+	bool pass;
+	char line[900];
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&limit.lock);
+	if (now.tv_sec - limit.window >= LOG_LIMIT_SECONDS || !limit.window) {
+		limit.window = now.tv_sec ? now.tv_sec : 1;
+		limit.passed = 0;
+	}
+	pass = limit.passed < LOG_LIMIT_BURST;
+	if (pass) {
+		limit.passed++;
+		dropped = limit.dropped;
+		limit.dropped = 0;
+	} else {
+		limit.dropped++;
+	}
+	pthread_mutex_unlock(&limit.lock);
+	if (!pass)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (dropped)
+		log_warn("%s (%u like warnings left out before)", line, dropped);
+	else
+		log_warn("%s", line);
 }

@@ -43,6 +43,16 @@ int fail_with(char *err, size_t errlen, const char *fmt, ...)
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * A warning a client can provoke at will (an unknown request, a stalled
+ * one): at most LOG_LIMIT_BURST of them per LOG_LIMIT_SECONDS, process-wide;
+ * the next one that passes says how many were left out.
+ */
+#define LOG_LIMIT_BURST 10
+#define LOG_LIMIT_SECONDS 60
+void log_warn_limited(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
 #define log_err(...) log_msg(LOGL_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOGL_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOGL_INFO, __VA_ARGS__)

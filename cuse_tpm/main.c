@@ -87,14 +87,24 @@ static void report_failure(struct daemon *d, const char *fmt, ...)
 static int open_pid_file(struct daemon *d)
 {
 	const struct options *o = &d->opts;
+	struct stat st;
 
 	if (!o->pid_file) {
 		d->pid_fd = o->pid_fd;
 		return 0;
 	}
-	d->pid_fd = open(o->pid_file, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	/* a FIFO there must not block start-up, nor a device take our pid */
+	d->pid_fd = open(o->pid_file,
+			 O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
 			 0644);
-	return d->pid_fd < 0 ? -errno : 0;
+	if (d->pid_fd < 0)
+		return errno == ENXIO ? -EINVAL : -errno;
+	if (fstat(d->pid_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(d->pid_fd);
+		d->pid_fd = -1;
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int write_pid_file(struct daemon *d)
@@ -459,7 +469,9 @@ static int serve(struct daemon *d)
 	}
 	rc = open_pid_file(d);
 	if (rc < 0) {
-		report_failure(d, "cannot write pid file: %s", strerror(-rc));
+		report_failure(d, "cannot write pid file %s: %s", o->pid_file,
+			       rc == -EINVAL ? "not a regular file"
+					     : strerror(-rc));
 		goto out;
 	}
 	/* before any thread starts: Landlock binds this thread's children */
@@ -496,7 +508,12 @@ static int serve(struct daemon *d)
 			       "name already taken by another CUSE device?",
 			       o->dev.name);
 out:
-	/* clients first, then the TPM ends in order, then the device goes */
+	/*
+	 * Waits in the core end and a long command is cancelled, so that
+	 * the clients' threads are free; then the TPM ends in order, then the
+	 * device goes.
+	 */
+	vtpm_quiesce(d->vtpm);
 	server_free(d->srv);
 	vtpm_free(d->vtpm);
 	cuse_device_free(d->dev);
@@ -564,7 +581,9 @@ int main(int argc, char *argv[])
 	rc = log_open(&d.opts.log);
 	if (rc < 0) {
 		fprintf(stderr, "cuse_tpm: cannot open log %s: %s\n",
-			d.opts.log.file, strerror(-rc));
+			d.opts.log.file,
+			rc == -EINVAL ? "not a regular file or a device"
+				      : strerror(-rc));
 		options_free(&d.opts);
 		return 1;
 	}

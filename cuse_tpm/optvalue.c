@@ -64,7 +64,6 @@ int optvalue_tpmstate(struct options *o, struct subopts *so, char *err,
 	struct subopt *lock = subopts_find(so, "lock");
 	struct subopt *fsync = subopts_find(so, "fsync");
 	struct subopt *backup = subopts_find(so, "backup");
-	unsigned long m;
 
 	if ((dir && uri) || (!dir && !uri))
 		return fail_with(err, errlen,
@@ -78,12 +77,9 @@ int optvalue_tpmstate(struct options *o, struct subopts *so, char *err,
 	}
 	if (!o->state_dir || !*o->state_dir)
 		return fail_with(err, errlen, "--tpmstate: the path is empty");
-	if (mode) {
-		if (subopt_uint(mode->value, 0777, &m) < 0)
-			return fail_with(err, errlen,
-				    "--tpmstate: mode= needs an octal file mode");
-		o->state_mode = (mode_t)m;
-	}
+	if (mode && subopt_mode(mode->value, &o->state_mode) < 0)
+		return fail_with(err, errlen,
+			    "--tpmstate: mode= needs an octal file mode, at most 0777");
 	if (lock && subopt_bool(lock, &o->tpm.lock) < 0)
 		return fail_with(err, errlen, "--tpmstate: lock= needs true or false");
 	if (fsync && subopt_bool(fsync, &o->durable) < 0)
@@ -245,12 +241,9 @@ static int parse_endpoint(struct endpoint *ep, struct subopts *so,
 			return fail_with(err, errlen, "--%s: port= is required", opt);
 		ep->bindaddr = addr ? addr->value : NULL;
 	}
-	if (mode) {
-		if (subopt_uint(mode->value, 07777, &v) < 0)
-			return fail_with(err, errlen, "--%s: mode= needs an octal mode",
-				    opt);
-		ep->mode = (mode_t)v;
-	}
+	if (mode && subopt_mode(mode->value, &ep->mode) < 0)
+		return fail_with(err, errlen,
+			    "--%s: mode= needs an octal mode, at most 0777", opt);
 	if (uid) {
 		if (subopt_uint(uid->value, INT_MAX, &v) < 0)
 			return fail_with(err, errlen, "--%s: uid= needs a number", opt);
@@ -305,7 +298,6 @@ int optvalue_node(struct options *o, struct subopts *so, char *err,
 	struct subopt *owner = subopts_find(so, "owner");
 	struct subopt *group = subopts_find(so, "group");
 	struct subopt *mode = subopts_find(so, "mode");
-	unsigned long m;
 
 	if (owner) {
 		if (!owner->value || !*owner->value)
@@ -318,10 +310,9 @@ int optvalue_node(struct options *o, struct subopts *so, char *err,
 		o->dev.group = group->value;
 	}
 	if (mode) {
-		if (subopt_uint(mode->value, 0777, &m) < 0)
+		if (subopt_mode(mode->value, &o->dev.mode) < 0)
 			return fail_with(err, errlen,
 					 "--node: mode= needs an octal mode (0660)");
-		o->dev.mode = (mode_t)m;
 		o->dev.has_mode = true;
 	}
 	if (!owner && !group && !mode)

@@ -41,6 +41,53 @@ struct server {
 	int handed_fd;
 };
 
+/*
+ * The socket file is made with its mode: a chmod by name afterwards would
+ * follow a symlink swapped in meanwhile.  The umask is the process's, but
+ * start-up runs on one thread.
+ */
+static int bind_with_mode(int fd, const struct sockaddr_un *sa, mode_t mode)
+{
+	mode_t old = 0;
+	int rc, err;
+
+	if (mode)
+		old = umask(~mode & 0777);
+	rc = bind(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	err = errno;
+	if (mode)
+		umask(old);
+	errno = err;
+	return rc;
+}
+
+/* Changes the owner of the socket file itself, never a symlink's target. */
+static int chown_socket(const char *path, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		goto out;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = ELOOP;
+		goto out;
+	}
+	rc = fchownat(fd, "", uid, gid, AT_EMPTY_PATH);
+out:
+	if (rc < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static int listen_unix(const struct endpoint *ep, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -55,11 +102,9 @@ static int listen_unix(const struct endpoint *ep, char *err, size_t errlen)
 	if (fd < 0)
 		goto fail;
 	unlink(ep->path); /* a stale socket from an earlier run */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto fail;
-	if ((ep->mode && chmod(ep->path, ep->mode) < 0) ||
+	if (bind_with_mode(fd, &sa, ep->mode) < 0 ||
 	    ((ep->uid != (uid_t)-1 || ep->gid != (gid_t)-1) &&
-	     chown(ep->path, ep->uid, ep->gid) < 0))
+	     chown_socket(ep->path, ep->uid, ep->gid) < 0))
 		goto fail;
 	if (listen(fd, 4) < 0)
 		goto fail;
@@ -184,7 +229,8 @@ static void *ctrl_thread(void *arg)
 {
 	struct channel *c = arg;
 	struct server *s = c->srv;
-	const struct ctrl_ops ops = { .set_datafd = hand_over_datafd, .ctx = s };
+	const struct ctrl_ops ops = { .set_datafd = hand_over_datafd, .ctx = s,
+				      .stop_fd = c->wake[0] };
 
 	while (channel_wait(c) >= 0) {
 		if (ctrl_serve_one(s->vtpm, c->conn_fd, &ops) == 0)
@@ -201,25 +247,33 @@ static void *ctrl_thread(void *arg)
 
 /* ---- data ------------------------------------------------------------- */
 
-/* One command in, one response out; -1 closes the connection. */
+/*
+ * One command in, one response out; -1 closes the connection.  The command
+ * must arrive, and its response be taken, within a deadline: a client that
+ * stalls or stops reading loses the connection, and a stopping server
+ * gives up on it at once.
+ */
 static int serve_command(struct server *s, int fd)
 {
 	uint8_t cmd[VTPM_IO_MAX], resp[VTPM_IO_MAX];
+	struct io_deadline by;
 	uint32_t size;
 	int n;
 
-	if (io_read_full(fd, cmd, 6) < 0)
+	io_deadline_set(&by, SERVER_DATA_DEADLINE_MS, s->data.wake[0]);
+	if (io_read_by(fd, cmd, 6, &by) < 0)
 		return -1;
 	size = tpm_header_size(cmd);
 	if (size < TPM_HEADER_SIZE || size > vtpm_max_command(s->vtpm) ||
 	    size > sizeof(cmd)) {
-		log_warn("data: refusing a command of %u bytes", size);
+		log_warn_limited("data: refusing a command of %u bytes", size);
 		return -1; /* no way to find the next command's start */
 	}
-	if (io_read_full(fd, cmd + 6, size - 6) < 0)
+	if (io_read_by(fd, cmd + 6, size - 6, &by) < 0)
 		return -1;
 	n = vtpm_execute(s->vtpm, cmd, size, resp, sizeof(resp));
-	if (n < 0 || io_write_all(fd, resp, (size_t)n) < 0)
+	io_deadline_set(&by, SERVER_DATA_DEADLINE_MS, s->data.wake[0]);
+	if (n < 0 || io_write_by(fd, resp, (size_t)n, &by) < 0)
 		return -1;
 	return s->data.ep.disconnect ? -1 : 0;
 }

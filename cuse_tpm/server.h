@@ -13,6 +13,9 @@
 
 #include "vtpm.h"
 
+/* A data command must arrive, and its response be taken, within this. */
+#define SERVER_DATA_DEADLINE_MS 5000
+
 enum endpoint_type { ENDPOINT_NONE, ENDPOINT_UNIX, ENDPOINT_TCP };
 
 struct endpoint {

@@ -61,18 +61,27 @@ int store_probe(struct store **s, const char *path, bool linear, bool tpm2)
 		      : store_probe_dir(s, path, tpm2);
 }
 
+/* Whether this process may write the state now. */
+static bool may_write(const struct store *s)
+{
+	return !s->need_lock || s->ops->locked(s);
+}
+
 void store_close(struct store *s)
 {
-	int i;
+	int i, rc;
 
 	if (!s)
 		return;
-	if (store_flush(s) < 0)
+	rc = store_flush(s);
+	if (rc < 0)
 		log_err("exiting with the TPM state not written: %s still holds "
-			"the state of before the failed write", s->path);
+			"the state of before the failed write%s", s->path,
+			rc == -ENOLCK ? " (its lock is another process's now)"
+				      : "");
 	store_unlock(s);
 	for (i = 0; i < STORE_NBLOBS; i++)
-		free(s->cache[i].data);
+		wipe_free(s->cache[i].data, s->cache[i].len);
 	free(s->path);
 	s->ops->free(s);
 }
@@ -124,6 +133,11 @@ int store_lock_fd(int fd, unsigned retries)
 	}
 }
 
+void store_set_need_lock(struct store *s, bool need)
+{
+	s->need_lock = need;
+}
+
 int store_lock(struct store *s, unsigned retries)
 {
 	if (s->ops->locked(s))
@@ -143,20 +157,36 @@ bool store_locked(const struct store *s)
 
 /* ---- files, for the backends ----------------------------------------- */
 
+int store_open_regular(int dirfd, const char *name, int flags, mode_t mode)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(dirfd, name, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+		    mode);
+	if (fd < 0)
+		return errno == ENXIO ? -EINVAL : -errno; /* a FIFO, no reader */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int err = S_ISREG(st.st_mode) ? errno : EINVAL;
+
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
 int store_read_file(int dirfd, const char *name, uint8_t **buf, size_t *len)
 {
 	struct stat st;
 	uint8_t *p;
 	int fd, err;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = store_open_regular(dirfd, name, O_RDONLY, 0);
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > STORE_MAX_FILE) {
-		err = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		return fd;
+	if (fstat(fd, &st) < 0 || st.st_size > STORE_MAX_FILE) {
 		close(fd);
-		return -err;
+		return -EFBIG;
 	}
 	p = malloc(st.st_size ? st.st_size : 1);
 	if (!p) {
@@ -168,7 +198,7 @@ int store_read_file(int dirfd, const char *name, uint8_t **buf, size_t *len)
 		err = -EIO; /* shorter than fstat said: it changed under us */
 	close(fd);
 	if (err) {
-		free(p);
+		wipe_free(p, st.st_size);
 		return err;
 	}
 	*buf = p;
@@ -189,10 +219,9 @@ int store_replace_file(int dirfd, const char *tmp, const char *name,
 	bool relock = lockfd && *lockfd >= 0;
 	int fd, rc;
 
-	fd = openat(dirfd, tmp,
-		    O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	fd = store_open_regular(dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC, mode);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = io_write_all(fd, buf, len);
 	if (rc == 0 && durable && fsync(fd) < 0)
 		rc = -errno;
@@ -230,7 +259,7 @@ static void cache_set(struct store_cache *c, const uint8_t *data, size_t len)
 		}
 		memcpy(copy, data, len);
 	}
-	free(c->data);
+	wipe_free(c->data, c->len);
 	c->data = copy;
 	c->len = len;
 	c->valid = true;
@@ -272,7 +301,7 @@ int store_load(struct store *s, enum store_blob b, uint8_t **data, size_t *len)
 			 "it has no HMAC, so its integrity is not checked; "
 			 "reading it as swtpm does (the next write makes it "
 			 "version 2)", where);
-	free(file);
+	wipe_free(file, flen);
 	if (rc) {
 		log_err("%s cannot be read: %s", where,
 			rc == TPM_KEYNOTFOUND	? "it is encrypted and no --key was given"
@@ -302,10 +331,12 @@ int store_save(struct store *s, enum store_blob b, const uint8_t *data,
 
 	if (c->valid && c->data && c->len == len && memcmp(c->data, data, len) == 0)
 		return 0;
+	if (!may_write(s))
+		return -ENOLCK;
 	if (blob_wrap_file_key(data, len, s->key, &file, &flen))
 		return -ENOMEM;
 	rc = s->ops->write(s, b, file, flen);
-	free(file);
+	wipe_free(file, flen);
 	if (rc < 0) {
 		c->valid = false;
 		return rc;
@@ -316,7 +347,7 @@ int store_save(struct store *s, enum store_blob b, const uint8_t *data,
 
 int store_delete(struct store *s, enum store_blob b)
 {
-	int rc = s->ops->remove(s, b);
+	int rc = may_write(s) ? s->ops->remove(s, b) : -ENOLCK;
 
 	if (rc < 0) {
 		s->cache[b].valid = false;
@@ -343,7 +374,7 @@ int store_keep_unsaved(struct store *s, enum store_blob b, const uint8_t *data,
 			return -ENOMEM;
 		memcpy(copy, data, len);
 	}
-	free(c->data);
+	wipe_free(c->data, c->len);
 	c->data = copy;
 	c->len = data ? len : 0;
 	c->valid = false;
@@ -367,6 +398,8 @@ int store_flush(struct store *s)
 
 	if (!store_has_unsaved(s))
 		return 0;
+	if (!may_write(s))
+		return -ENOLCK;
 	if (s->ops->reattach) {
 		rc = s->ops->reattach(s);
 		if (rc < 0)

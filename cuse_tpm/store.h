@@ -52,6 +52,11 @@ const struct crypt_key *store_key(const struct store *s);
 /* Landlock lets this process write only what it opened at start. */
 void store_set_confined(struct store *s);
 
+/*
+ * With @need: nothing is written (store_save, store_delete, store_flush)
+ * unless this process holds the lock; such writes fail with -ENOLCK.
+ */
+void store_set_need_lock(struct store *s, bool need);
 /* Takes the lock, retrying @retries times 10 ms apart; 0 or -errno. */
 int store_lock(struct store *s, unsigned retries);
 void store_unlock(struct store *s);

@@ -46,6 +46,13 @@ struct store {
 	mode_t mode;      /* of files made */
 	bool tpm2;        /* selects tpm2-00.* or tpm-00.* names */
 	bool durable;     /* fsync before a write counts as done */
+	/*
+	 * Files are written only while the lock is held (the lock option):
+	 * otherwise a write, a flush at exit included, fails with -ENOLCK and
+	 * what it would have written stays unsaved, never lands on another
+	 * lock holder's files.
+	 */
+	bool need_lock;
 	const struct crypt_key *key; /* --key, or NULL */
 	/* Landlock: only what we started with can be written */
 	bool confined;
@@ -61,6 +68,13 @@ int store_probe_file(struct store **s, const char *path, bool tpm2);
 int store_init(struct store *s, const struct store_ops *ops, const char *path,
 	       mode_t mode, bool tpm2, bool durable);
 
+/*
+ * Opens a file that must be a regular file: a FIFO or a device planted
+ * there would block the open or the I/O, and that while the TPM lock is
+ * held.  O_NONBLOCK, O_NOFOLLOW and O_CLOEXEC are added to @flags.  The
+ * descriptor, or -errno.
+ */
+int store_open_regular(int dirfd, const char *name, int flags, mode_t mode);
 /* Reads a whole regular file below @dirfd (or an absolute @name): 0 or -errno. */
 int store_read_file(int dirfd, const char *name, uint8_t **buf, size_t *len);
 /* Writes @name below @dirfd through a temporary file; see store_dir.c. */

@@ -92,10 +92,9 @@ static int lock_dir(int dirfd, unsigned retries)
 {
 	int fd, rc;
 
-	fd = openat(dirfd, ".lock", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		    0660);
+	fd = store_open_regular(dirfd, ".lock", O_WRONLY | O_CREAT, 0660);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = store_lock_fd(fd, retries);
 	if (rc < 0) {
 		close(fd);

@@ -440,10 +440,10 @@ static int file_lock(struct store *s, unsigned retries)
 
 	if (!f->device) {
 		/* what swtpm locks: the file at the path, made if missing */
-		fd = openat(f->dirfd, f->name,
-			    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, s->mode);
+		fd = store_open_regular(f->dirfd, f->name, O_RDWR | O_CREAT,
+					s->mode);
 		if (fd < 0)
-			return -errno;
+			return fd;
 	}
 	rc = store_lock_fd(fd, retries);
 	if (rc < 0) {

@@ -108,6 +108,21 @@ int subopt_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+int subopt_mode(const char *s, mode_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s || strspn(s, "01234567") != strlen(s))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || *end || v > 0777)
+		return -1;
+	*out = (mode_t)v;
+	return 0;
+}
+
 int subopt_fd(const char *s, int *fd)
 {
 	long v = 0;

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define SUBOPTS_MAX 16
 
@@ -44,6 +45,13 @@ int subopt_bool(const struct subopt *o, bool *out);
 
 /* A number from 0 to @max (decimal, 0x hex or 0 octal): 0 or -1. */
 int subopt_uint(const char *s, unsigned long max, unsigned long *out);
+
+/*
+ * A file mode, always octal as swtpm reads it ("600" is 0600, never
+ * decimal 600 = 01130), at most 0777 (no setuid, setgid or sticky bit):
+ * 0 or -1.
+ */
+int subopt_mode(const char *s, mode_t *out);
 
 /* A file descriptor number, decimal: 0 or -1. */
 int subopt_fd(const char *s, int *fd);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Capabilities every transport offers; a socket adds SET_DATAFD itself. */
 #define VTPM_CAPS                                                              \
@@ -73,7 +74,7 @@ static ptm_res power_on(struct vtpm *v, uint32_t flags)
 	TPM_RESULT rc;
 
 	power_off(v);
-	rc = ensure_state_locked(v, 0);
+	rc = ensure_state_locked(v);
 	if (rc)
 		return rc;
 	rc = tpmlib_start(&v->lib);
@@ -141,7 +142,7 @@ static int execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 	const uint8_t *out = err;
 	uint32_t out_len = sizeof(err);
 
-	if (!v->running || ensure_state_locked(v, 0) != TPM_SUCCESS) {
+	if (!v->running || ensure_state_locked(v) != TPM_SUCCESS) {
 		tpmlib_error_response(v->cfg.tpm2,
 				      v->cfg.tpm2 ? TPM2_RC_FAILURE : TPM_FAIL,
 				      err);
@@ -350,12 +351,26 @@ ptm_res vtpm_set_buffersize(struct vtpm *v, uint32_t wanted, uint32_t *actual,
 	return res;
 }
 
+void vtpm_quiesce(struct vtpm *v)
+{
+	if (!v)
+		return;
+	pthread_mutex_lock(&v->lock);
+	v->stopping = true;
+	pthread_cond_broadcast(&v->stop_cond);
+	/* a long command (key generation) ends now, as cancelled */
+	if (v->running && v->cfg.tpm2 && v->in_command)
+		tpmlib_cancel();
+	pthread_mutex_unlock(&v->lock);
+}
+
 /* ---- life cycle ------------------------------------------------------- */
 
 struct vtpm *vtpm_new(const struct vtpm_config *cfg, struct store *store,
 		      vtpm_exit_fn exit_fn, void *exit_ctx)
 {
 	struct vtpm *v = calloc(1, sizeof(*v));
+	pthread_condattr_t ca;
 	TPM_RESULT rc;
 
 	if (!v)
@@ -374,6 +389,12 @@ struct vtpm *vtpm_new(const struct vtpm_config *cfg, struct store *store,
 		return NULL;
 	}
 	v->buffersize = tpmlib_buffersize(0, NULL, NULL);
+	/* with the lock option, nothing is written without the lock */
+	store_set_need_lock(store, cfg->lock);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&v->stop_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&v->tpm, NULL);
 	pthread_mutex_init(&v->lock, NULL);
 	return v;
@@ -387,5 +408,6 @@ void vtpm_free(struct vtpm *v)
 	tpmlib_release(&v->lib);
 	pthread_mutex_destroy(&v->tpm);
 	pthread_mutex_destroy(&v->lock);
+	pthread_cond_destroy(&v->stop_cond);
 	free(v);
 }

@@ -108,7 +108,23 @@ ptm_res vtpm_get_info(struct vtpm *v, uint64_t flags, char **json);
 ptm_res vtpm_get_info_window(struct vtpm *v, uint64_t flags, uint32_t offset,
 			     char *buf, uint32_t size, uint32_t *len,
 			     uint32_t *total);
+/*
+ * Takes the state directory's lock back, trying @retries more times
+ * VTPM_LOCK_RETRY_MS apart (at most VTPM_LOCK_RETRIES_MAX, 3 s: what QEMU
+ * asks for) while another process holds it.  The TPM stays free for
+ * commands between tries, only one caller at a time waits (others try
+ * once), and vtpm_quiesce() ends the wait.
+ */
+#define VTPM_LOCK_RETRY_MS 10
+#define VTPM_LOCK_RETRIES_MAX 300u
 ptm_res vtpm_lock_storage(struct vtpm *v, uint32_t retries);
+
+/*
+ * The process is ending: waits in the core end, and a command running in
+ * libtpms is cancelled, so that every thread is soon free to be joined and
+ * vtpm_free() ends the TPM in order.
+ */
+void vtpm_quiesce(struct vtpm *v);
 
 /* libtpms' largest command and response. */
 #define VTPM_IO_MAX 4096u

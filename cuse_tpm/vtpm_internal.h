@@ -30,6 +30,10 @@ struct vtpm {
 	bool in_command; /* a data command is inside libtpms */
 	uint8_t locality;
 	uint32_t buffersize;
+	/* Under lock: the process is ending (vtpm_quiesce); waits end. */
+	bool stopping;
+	bool lock_waiter; /* a LOCK_STORAGE waits for a foreign lock */
+	pthread_cond_t stop_cond; /* on CLOCK_MONOTONIC */
 	vtpm_exit_fn exit_fn;
 	void *exit_ctx;
 };
@@ -59,8 +63,9 @@ static inline bool owns_state(const struct vtpm *v)
 
 /*
  * Takes the state directory's lock unless this process owns the state
- * already, retrying @retries times; a TPM code.  Under the TPM lock.
+ * already, if it is free: never waiting, since the TPM lock is held.  A TPM
+ * code.  Under the TPM lock.
  */
-ptm_res ensure_state_locked(struct vtpm *v, unsigned retries);
+ptm_res ensure_state_locked(struct vtpm *v);
 
 #endif

@@ -8,6 +8,7 @@
 #include "vtpm_internal.h"
 
 #include "blob.h"
+#include "io.h"
 #include "log.h"
 
 #include <errno.h>
@@ -15,35 +16,87 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* For messages, by enum store_blob. */
 static const char *const blob_names[] = { "permanent", "volatile",
 					  "savestate" };
 
-ptm_res ensure_state_locked(struct vtpm *v, unsigned retries)
+ptm_res ensure_state_locked(struct vtpm *v)
 {
 	int rc;
 
 	if (owns_state(v))
 		return TPM_SUCCESS;
-	rc = store_lock(v->store, retries);
+	rc = store_lock(v->store, 0);
 	if (rc < 0) {
-		log_err("cannot lock the state in %s: %s", store_where(v->store),
-			rc == -EAGAIN ? "another process holds it"
-				      : strerror(-rc));
+		/* every command tries: a client could fill the log */
+		log_warn_limited("cannot lock the state in %s: %s",
+				 store_where(v->store),
+				 rc == -EAGAIN ? "another process holds it"
+					       : strerror(-rc));
 		return TPM_FAIL;
 	}
 	return TPM_SUCCESS;
 }
 
-ptm_res vtpm_lock_storage(struct vtpm *v, uint32_t retries)
+/* One try under the TPM lock, never a wait: 0 or -errno. */
+static int try_lock_storage(struct vtpm *v)
 {
-	ptm_res res;
+	int rc;
 
 	tpm_lock(v);
-	res = ensure_state_locked(v, retries);
+	rc = owns_state(v) ? 0 : store_lock(v->store, 0);
 	tpm_unlock_publishing(v);
-	return res;
+	return rc;
+}
+
+/*
+ * Sleeps VTPM_LOCK_RETRY_MS between tries, without the TPM lock (commands
+ * run meanwhile), and not past vtpm_quiesce.  False once the process ends.
+ */
+static bool pause_between_tries(struct vtpm *v)
+{
+	struct timespec until;
+	bool go_on;
+
+	io_deadline_in(&until, VTPM_LOCK_RETRY_MS);
+	pthread_mutex_lock(&v->lock);
+	while (!v->stopping &&
+	       pthread_cond_timedwait(&v->stop_cond, &v->lock, &until) == 0)
+		;
+	go_on = !v->stopping;
+	pthread_mutex_unlock(&v->lock);
+	return go_on;
+}
+
+ptm_res vtpm_lock_storage(struct vtpm *v, uint32_t retries)
+{
+	uint32_t left = retries < VTPM_LOCK_RETRIES_MAX ? retries
+							: VTPM_LOCK_RETRIES_MAX;
+	bool waiter;
+	int rc;
+
+	/* one client waits at a time; the others try once */
+	pthread_mutex_lock(&v->lock);
+	waiter = !v->lock_waiter && !v->stopping;
+	v->lock_waiter |= waiter;
+	pthread_mutex_unlock(&v->lock);
+	if (!waiter)
+		left = 0;
+	while ((rc = try_lock_storage(v)) == -EAGAIN && left--)
+		if (!pause_between_tries(v))
+			break;
+	if (waiter) {
+		pthread_mutex_lock(&v->lock);
+		v->lock_waiter = false;
+		pthread_mutex_unlock(&v->lock);
+	}
+	if (rc < 0)
+		log_err("cannot lock the state in %s: %s", store_where(v->store),
+			rc == -EAGAIN ? "another process holds it"
+				      : strerror(-rc));
+	return rc < 0 ? TPM_FAIL : TPM_SUCCESS;
 }
 
 /* The volatile state into its file. Under the tpm lock. */
@@ -56,7 +109,7 @@ static ptm_res store_volatile(struct vtpm *v)
 	if (!v->running)
 		return TPM_BAD_ORDINAL;
 	/* as for a command: not into a directory another process owns */
-	res = ensure_state_locked(v, 0);
+	res = ensure_state_locked(v);
 	if (res)
 		return res;
 	/* a volatile state newer than the permanent state on disk: no */
@@ -232,7 +285,7 @@ static ptm_res set_stateblob(struct vtpm *v, enum store_blob b, bool encrypted,
 
 	if (v->running)
 		return TPM_BAD_ORDINAL;
-	res = ensure_state_locked(v, 0);
+	res = ensure_state_locked(v);
 	if (res)
 		return res;
 	res = blob_unwrap_migration_key(blob, len, encrypted, store_key(v->store),

@@ -59,6 +59,7 @@ stage "drop-in swtpm: swtpm_setup, dialect, log, chroot, capabilities, lock" \
 stage "crash: SIGKILL under NV writes" python3 tests/unit/test_crash.py "$BUILD/cuse_tpm" 300
 stage "crash: SIGKILL under NV writes, linear state file" python3 tests/unit/test_crash.py "$BUILD/cuse_tpm" 300 file
 stage "control socket: hostile clients" python3 tests/unit/test_ctrl_socket.py "$BUILD/cuse_tpm"
+stage "socket channels: clients that hang, exhaust or race the daemon" python3 tests/unit/test_hostile_socket.py "$BUILD/cuse_tpm"
 stage "storage faults: full, read-only, removed, denied" python3 tests/unit/test_faults.py "$BUILD/cuse_tpm"
 stage "storage faults, ASan/UBSan daemon" python3 tests/unit/test_faults.py "$BUILD/asan/cuse_tpm"
 stage "load on the socket channel" tests/unit/test_load_socket.sh "$BUILD"

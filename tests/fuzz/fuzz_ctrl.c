@@ -8,10 +8,12 @@
  *        input, each through ctrl_handle() with the body in an exact-size
  *        heap buffer and the reply into an exact CTRL_REPLY_MAX buffer;
  *  odd   the connection: the rest of the input is everything a client
- *        sends (bit 1: with a descriptor passed along, as CMD_SET_DATAFD
- *        does; bit 4: two of them), followed by end-of-file; ctrl_serve_one() serves requests
- *        until it gives up on the connection.  Bits 2-3 choose what the
- *        fake set_datafd answers.
+ *        sends, followed by end-of-file; ctrl_serve_one() serves requests
+ *        until it gives up on the connection.  Bit 1: with descriptors
+ *        passed along (SCM_RIGHTS, as CMD_SET_DATAFD does), bits 4-5: 0 to
+ *        3 of them; bit 6: in partial frames, a message each, bit 7: the
+ *        descriptors with each.  Bits 2-3 choose what the fake set_datafd
+ *        answers.
  *
  * Checks, besides ASan/UBSan/LSan: replies are 4 to CTRL_REPLY_MAX bytes,
  * one with a failure result is only the result word (swtpm's short form,
@@ -135,12 +137,73 @@ static size_t drain(int fd, uint8_t *buf, size_t size)
 	return got;
 }
 
+/* Sends @len bytes in one message, with @nfd descriptors (0-3) along. */
+static void send_part(int fd, const uint8_t *p, size_t len, int nfd)
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int passed[3] = { -1, -1, -1 }, i;
+
+	if (nfd) {
+		struct cmsghdr *c;
+
+		for (i = 0; i < nfd; i++)
+			passed[i] = open(i == 1 ? "/dev/zero" : "/dev/null",
+					 O_RDONLY | O_CLOEXEC);
+		memset(&control, 0, sizeof(control));
+		msg.msg_control = control.buf;
+		msg.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+		memcpy(CMSG_DATA(c), passed, nfd * sizeof(int));
+	}
+	if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)len)
+		H_FAIL("cannot queue %zu client bytes", len);
+	/* the server has its own copies now */
+	for (i = 0; i < nfd; i++)
+		close(passed[i]);
+}
+
+/*
+ * The client, all queued before the server reads: bit 1 passes
+ * descriptors, bits 4-5 how many (0-3); bit 6 cuts the input into
+ * partial frames (1, 2, 3, 5 or 7 bytes each, a message each), bit 7
+ * passes the descriptors with every such part, not just the first.
+ */
+static void send_client(int fd, struct input *in, uint8_t mode)
+{
+	static const size_t cuts[] = { 1, 2, 3, 5, 7 };
+	int nfd = (mode & 2) ? (mode >> 4) & 3 : 0;
+	size_t i;
+
+	if (!(mode & 0x40)) {
+		if (in->n)
+			send_part(fd, in->p, in->n, nfd);
+		return;
+	}
+	for (i = 0; in->n; i++) {
+		size_t n = cuts[i % 5] < in->n ? cuts[i % 5] : in->n;
+
+		/* descriptors with the first parts only: a bounded number */
+		send_part(fd, in->p, n, (i == 0 || (mode & 0x80)) && i < 16 ? nfd : 0);
+		in->p += n;
+		in->n -= n;
+	}
+}
+
 static void fuzz_connection(struct input *in, uint8_t mode)
 {
 	static const ptm_res answers[] = { 0, TPM_IOERROR, TPM_FAIL, 0 };
 	static uint8_t replies[1 << 20];
-	const struct ctrl_ops ops = { .set_datafd = fake_set_datafd };
-	int sv[2], size = 1 << 20, passed[2] = { -1, -1 }, steps, keep;
+	const struct ctrl_ops ops = { .set_datafd = fake_set_datafd,
+				      .stop_fd = -1 };
+	int sv[2], size = 1 << 20, steps, keep;
 	struct timespec t0, t1;
 
 	datafd_answer = answers[(mode >> 2) & 3];
@@ -151,37 +214,7 @@ static void fuzz_connection(struct input *in, uint8_t mode)
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	/* the client: everything at once, a descriptor with the first bytes */
-	if (in->n) {
-		char control[CMSG_SPACE(2 * sizeof(int))];
-		struct iovec iov = { .iov_base = (void *)in->p, .iov_len = in->n };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-		if (mode & 2) {
-			/* bit 4: two descriptors, more than the server takes */
-			int nfd = (mode & 0x10) ? 2 : 1;
-			struct cmsghdr *c;
-
-			passed[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-			passed[1] = nfd > 1 ? open("/dev/zero", O_RDONLY | O_CLOEXEC)
-					    : -1;
-			memset(control, 0, sizeof(control));
-			msg.msg_control = control;
-			msg.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
-			c = CMSG_FIRSTHDR(&msg);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(nfd * sizeof(int));
-			memcpy(CMSG_DATA(c), passed, nfd * sizeof(int));
-		}
-		if (sendmsg(sv[1], &msg, MSG_NOSIGNAL) != (ssize_t)in->n)
-			H_FAIL("cannot queue %zu client bytes", in->n);
-		/* the server has its own copies now */
-		if (passed[0] >= 0)
-			close(passed[0]);
-		if (passed[1] >= 0)
-			close(passed[1]);
-	}
+	send_client(sv[1], in, mode);
 	shutdown(sv[1], SHUT_WR);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -139,6 +139,42 @@ static void seccomp_and_node(void)
 	options_free(&o);
 }
 
+/*
+ * Every mode= is octal, as swtpm reads it, and at most 0777: "600" was once
+ * read as decimal 600 = 01130, a socket the group could use.
+ */
+static void modes_are_octal(void)
+{
+	struct options o = { 0 };
+	char err[256];
+
+	CHECK_EQ(PARSE(&o, err, "socket", "--tpmstate", "dir=/x,mode=600",
+		       "--ctrl", "type=unixio,path=/c,mode=600", "--server",
+		       "type=unixio,path=/d,mode=660"),
+		 0);
+	CHECK_EQ(o.state_mode, 0600);
+	CHECK_EQ(o.ctrl.mode, 0600);
+	CHECK_EQ(o.data.mode, 0660);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--node",
+		       "mode=640"),
+		 0);
+	CHECK_EQ(o.dev.mode, 0640);
+	CHECK_EQ(PARSE(&o, err, "socket", "--tpmstate", "dir=/x", "--ctrl",
+		       "type=unixio,path=/c,mode=1777"),
+		 -1);
+	CHECK(strstr(err, "at most 0777"));
+	CHECK_EQ(PARSE(&o, err, "socket", "--tpmstate", "dir=/x,mode=0x1ff",
+		       "--ctrl", "type=unixio,path=/c"),
+		 -1);
+	CHECK_EQ(PARSE(&o, err, "socket", "--tpmstate", "dir=/x,mode=8",
+		       "--ctrl", "type=unixio,path=/c"),
+		 -1);
+	CHECK_EQ(PARSE(&o, err, "-n", "v", "--tpmstate", "dir=/x", "--node",
+		       "mode=4755"),
+		 -1);
+	options_free(&o);
+}
+
 #define PARSE_AS(o, err, prog, ...)                                         \
 	({                                                                  \
 		char *argv_[] = { prog, __VA_ARGS__, NULL };                \
@@ -321,7 +357,7 @@ static void rm_node_name(void)
 	options_free(&o);
 }
 
-CHECK_MAIN(TEST(linear_file_backend), TEST(swtpm_command_line), TEST(swtpm_dialect_defaults_to_tpm12),
+CHECK_MAIN(TEST(linear_file_backend), TEST(swtpm_command_line), TEST(modes_are_octal), TEST(swtpm_dialect_defaults_to_tpm12),
 	   TEST(swtpm_setup_command_line), TEST(log_level_alone_and_chroot), TEST(defaults_are_tpm2_durable_locked),
 	   TEST(errors_say_what_is_wrong), TEST(seccomp_and_node),
 	   TEST(help_and_version_need_nothing_else), TEST(rm_node_name))

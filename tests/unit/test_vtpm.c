@@ -623,6 +623,127 @@ static void handed_over_state_left_alone(void)
 	finish(&f);
 }
 
+/*
+ * A write failed, then the savestate went out and the destination took the
+ * lock: the state kept in memory for the retry is not written at exit over
+ * the destination's files (it once was, by the flush in store_close).
+ */
+static void unsaved_state_not_forced_on_lock_holder(void)
+{
+	struct vtpm_config cfg = { .tpm2 = true, .lock = true,
+				   .release_lock_outgoing = true };
+	static const uint8_t stale[] = "state a failed write left in memory";
+	static struct fixture f;
+	static struct store *dest;
+	uint8_t *blob, *before, *after;
+	size_t before_len, after_len;
+	uint32_t len, flags;
+	int same;
+
+	CHECK(start(&f, NULL));
+	vtpm_free(f.v);
+	f.v = vtpm_new(&cfg, f.store, count_exit, NULL);
+	CHECK(f.v);
+	CHECK_EQ(powered(f.v), 0);
+	CHECK_EQ(vtpm_get_stateblob(f.v, PTM_BLOB_TYPE_SAVESTATE, 0, &blob, &len,
+				    &flags),
+		 0);
+	free(blob);
+	CHECK(!store_locked(f.store));
+	/* as tpmlib.c keeps it after a failed write */
+	CHECK_EQ(store_keep_unsaved(f.store, STORE_PERMALL, stale,
+				    sizeof(stale)),
+		 0);
+	CHECK_EQ(store_open(&dest, f.dir, 0600, true, false), 0);
+	if (store_lock(dest, 0) < 0) {
+		store_close(dest);
+		CHECK(!"the destination could not lock");
+	}
+	before = slurp(f.dir, "tpm2-00.permall", &before_len);
+	vtpm_free(f.v);
+	f.v = NULL;
+	store_close(f.store);
+	f.store = NULL;
+	after = slurp(f.dir, "tpm2-00.permall", &after_len);
+	same = before && after && before_len == after_len &&
+	       memcmp(before, after, before_len) == 0;
+	free(before);
+	free(after);
+	store_close(dest);
+	CHECK(same);
+	live = NULL;
+}
+
+/*
+ * LOCK_STORAGE while another process holds the lock: the TPM stays free
+ * for commands while it waits, its retries are capped, and quiescing the
+ * core ends the wait at once.
+ */
+struct lock_waiter {
+	pthread_t thread;
+	struct vtpm *v;
+	uint32_t retries;
+	ptm_res result;
+	bool done;
+	pthread_mutex_t lock;
+};
+
+static void *wait_for_lock(void *arg)
+{
+	struct lock_waiter *w = arg;
+	ptm_res rc = vtpm_lock_storage(w->v, w->retries);
+
+	pthread_mutex_lock(&w->lock);
+	w->result = rc;
+	w->done = true;
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void lock_storage_waits_without_the_tpm(void)
+{
+	struct vtpm_config cfg = { .tpm2 = true, .lock = true,
+				   .release_lock_outgoing = true };
+	static struct fixture f;
+	static struct store *dest;
+	static struct lock_waiter w = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	static struct background b;
+	struct timespec wait_for;
+	uint32_t len, flags;
+	uint8_t *blob;
+	int i;
+
+	CHECK(start(&f, NULL));
+	vtpm_free(f.v);
+	f.v = vtpm_new(&cfg, f.store, count_exit, NULL);
+	CHECK(f.v);
+	CHECK_EQ(powered(f.v), 0);
+	CHECK_EQ(vtpm_get_stateblob(f.v, PTM_BLOB_TYPE_SAVESTATE, 0, &blob, &len,
+				    &flags),
+		 0);
+	free(blob);
+	CHECK_EQ(store_open(&dest, f.dir, 0600, true, false), 0);
+	CHECK_EQ(store_lock(dest, 0), 0);
+	w.v = f.v;
+	w.retries = 0xffffffff;
+	w.done = false;
+	CHECK_EQ(pthread_create(&w.thread, NULL, wait_for_lock, &w), 0);
+	/* a command is answered (refused: the lock is not ours) meanwhile */
+	b.len = tpm2_get_random(b.cmd, 8);
+	CHECK_EQ(start_background(&b, f.v), 0);
+	for (i = 0; i < 3000 && !background_done(&b); i++)
+		usleep(10000);
+	CHECK(background_done(&b));
+	pthread_join(b.thread, NULL);
+	vtpm_quiesce(f.v);
+	clock_gettime(CLOCK_REALTIME, &wait_for);
+	wait_for.tv_sec += 30;
+	CHECK_EQ(pthread_timedjoin_np(w.thread, NULL, &wait_for), 0);
+	CHECK(w.done && w.result == TPM_FAIL);
+	store_close(dest);
+	finish(&f);
+}
+
 static void shutdown_asks_to_exit(void)
 {
 	static struct fixture f;
@@ -642,4 +763,6 @@ CHECK_MAIN(TEST(commands_need_init), TEST(locality_rules),
 	   TEST(bad_blobs_change_nothing), TEST(nv_survives_restart),
 	   TEST(control_while_busy_and_cancel), TEST(release_lock_outgoing),
 	   TEST(handed_over_state_left_alone),
-	   TEST(incoming_refused_blob_leaves_lock), TEST(shutdown_asks_to_exit))
+	   TEST(incoming_refused_blob_leaves_lock),
+	   TEST(unsaved_state_not_forced_on_lock_holder),
+	   TEST(lock_storage_waits_without_the_tpm), TEST(shutdown_asks_to_exit))
