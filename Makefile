@@ -61,7 +61,7 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 
 all: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl \
 	$(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/devtest \
-	$(BUILD)/tests/loadtest $(BUILD)/tests/blobtool
+	$(BUILD)/tests/loadtest $(BUILD)/tests/hostiletest $(BUILD)/tests/blobtool
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -84,6 +84,10 @@ $(BUILD)/tests/devtest: $(BUILD)/obj/tests/vm/devtest.o $(TESTLIB_OBJS)
 $(BUILD)/tests/loadtest: $(BUILD)/obj/tests/vm/loadtest.o $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ -lcrypto -lpthread
+
+$(BUILD)/tests/hostiletest: $(BUILD)/obj/tests/vm/hostiletest.o $(TESTLIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ -lpthread
 
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 
@@ -117,7 +121,7 @@ lint: lint-extra
 		-Iinclude -Icuse_tpm -Icuse_tpm_ioctl -Itests/lib \
 		cuse_tpm cuse_tpm_ioctl tests/unit tests/vm tests/lib
 	clang-tidy --quiet $(DAEMON_SRCS) $(TOOL_CLI_SRCS) $(TESTLIB_SRCS) tests/unit/*.c \
-		tests/vm/devtest.c tests/vm/loadtest.c -- $(CPPFLAGS) -std=gnu11 \
+		tests/vm/devtest.c tests/vm/loadtest.c tests/vm/hostiletest.c -- $(CPPFLAGS) -std=gnu11 \
 		$(shell pkg-config --cflags $(PKGS))
 
 # The README's run command: a vTPM in the foreground on ./build/state.

@@ -13,6 +13,7 @@
 #include <fuse_lowlevel.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -22,9 +23,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Upper bound on FUSE threads: each blocking write/read/ioctl holds one. */
-#define CUSE_MAX_THREADS 64
 
 /* One node: its CUSE session and the data path behind it. */
 struct cuse_node {
@@ -415,9 +413,95 @@ static void stop_rm_node(struct cuse_device *d)
 	d->rm.path.rm = NULL;
 }
 
+/*
+ * libfuse's signal handlers only mark the session to end; its loop then
+ * waits for every FUSE thread, one of which may be deep in a key
+ * generation or a LOCK_STORAGE wait.  A stop signal also wakes a watcher
+ * thread that quiesces the core (ends its waits, cancels the command), so
+ * the loop ends at once.  File scope: a signal handler has no other way.
+ */
+static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP };
+#define N_STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
+static struct sigaction fuse_actions[N_STOP_SIGNALS];
+static int stop_pipe[2] = { -1, -1 };
+
+static void on_stop_signal(int sig)
+{
+	int saved = errno;
+	size_t i;
+
+	if (write(stop_pipe[1], "s", 1) < 0)
+		errno = saved; /* a full pipe holds a byte already: enough */
+	for (i = 0; i < N_STOP_SIGNALS; i++)
+		if (stop_signals[i] == sig &&
+		    fuse_actions[i].sa_handler != SIG_DFL &&
+		    fuse_actions[i].sa_handler != SIG_IGN)
+			fuse_actions[i].sa_handler(sig);
+	errno = saved;
+}
+
+static void *watch_stop(void *arg)
+{
+	struct cuse_device *d = arg;
+	struct pollfd p = { .fd = stop_pipe[0], .events = POLLIN };
+	char why = 0;
+
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	if (read(stop_pipe[0], &why, 1) == 1 && why == 's')
+		vtpm_quiesce(d->raw.path.vtpm);
+	return NULL;
+}
+
+/* Chains on_stop_signal before libfuse's handlers; false on failure. */
+static bool watch_stop_signals(struct cuse_device *d, pthread_t *watcher)
+{
+	struct sigaction sa;
+	sigset_t all, old;
+	size_t i;
+	int err;
+
+	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return false;
+	for (i = 0; i < N_STOP_SIGNALS; i++) {
+		sigaction(stop_signals[i], NULL, &fuse_actions[i]);
+		sa = fuse_actions[i];
+		sa.sa_handler = on_stop_signal;
+		sa.sa_flags &= ~SA_SIGINFO;
+		sigaction(stop_signals[i], &sa, NULL);
+	}
+	/* the watcher takes no signal: they go to the loop */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(watcher, NULL, watch_stop, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err == 0;
+}
+
+/* Gives libfuse its handlers back and ends the watcher, if started. */
+static void unwatch_stop_signals(const pthread_t *watcher)
+{
+	size_t i;
+
+	if (stop_pipe[0] < 0)
+		return; /* never chained */
+	for (i = 0; i < N_STOP_SIGNALS; i++)
+		sigaction(stop_signals[i], &fuse_actions[i], NULL);
+	if (watcher) {
+		if (write(stop_pipe[1], "q", 1) < 0)
+			log_warn("cannot end the stop watcher");
+		pthread_join(*watcher, NULL);
+	}
+	close(stop_pipe[0]);
+	close(stop_pipe[1]);
+	stop_pipe[0] = stop_pipe[1] = -1;
+}
+
 int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 {
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	pthread_t watcher;
+	bool watching;
 	int rc;
 
 	if (!cfg)
@@ -444,8 +528,11 @@ int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 		fuse_loop_cfg_destroy(cfg);
 		return -1;
 	}
+	/* before either loop runs, until both ended: a stop quiesces the core */
+	watching = watch_stop_signals(d, &watcher);
 	if (d->has_rm && start_rm_node(d, vtpm) < 0) {
 		log_err("cannot serve %s", d->rm.node);
+		unwatch_stop_signals(watching ? &watcher : NULL);
 		fuse_remove_signal_handlers(d->raw.se);
 		fuse_loop_cfg_destroy(cfg);
 		return -1;
@@ -453,6 +540,7 @@ int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 	start_probe(d);
 	rc = fuse_session_loop_mt(d->raw.se, cfg);
 	stop_rm_node(d);
+	unwatch_stop_signals(watching ? &watcher : NULL);
 	fuse_remove_signal_handlers(d->raw.se);
 	fuse_loop_cfg_destroy(cfg);
 	/* a signal that ended the loop is reported as its number: not an error */

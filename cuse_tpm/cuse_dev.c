@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "cuse_dev.h"
 
+#include "crypt.h"
 #include "io.h"
 
 #include <errno.h>
@@ -139,12 +140,48 @@ static fuse_req_t take_held_write(struct cuse_dev *d,
 	return req;
 }
 
+bool cuse_dev_budget_take(struct cuse_dev *d, size_t n)
+{
+	if (n > CUSE_XFER_BUDGET - d->xfer_bytes)
+		return false;
+	d->xfer_bytes += n;
+	return true;
+}
+
 void cuse_opener_end_transfer(struct cuse_opener *o)
 {
-	free(o->blob);
+	o->dev->xfer_bytes -= o->blob_len;
+	wipe_free(o->blob, o->blob_len); /* a decrypted blob: the TPM's secrets */
 	o->blob = NULL;
 	o->blob_len = o->blob_off = 0;
 	o->xfer = XFER_NONE;
+}
+
+int cuse_opener_append(struct cuse_opener *o, const void *data, size_t len)
+{
+	uint8_t *p;
+	int err = 0;
+
+	if (o->blob_len + len > VTPM_MAX_BLOB)
+		err = EFBIG;
+	else if (!cuse_dev_budget_take(o->dev, len))
+		err = ENOSPC;
+	else if (!(p = malloc(o->blob_len + len + 1))) {
+		o->dev->xfer_bytes -= len;
+		err = ENOMEM;
+	}
+	if (err) {
+		cuse_opener_end_transfer(o);
+		return err;
+	}
+	/* not realloc(): the old copy is wiped, not left in the heap */
+	if (o->blob_len)
+		memcpy(p, o->blob, o->blob_len);
+	memcpy(p + o->blob_len, data, len);
+	wipe_free(o->blob, o->blob_len);
+	o->blob = p;
+	o->blob_len += len;
+	return 0;
 }
 
 static void drop_response(struct cuse_opener *o)
@@ -249,11 +286,16 @@ static void wait_for_idle_owner(struct cuse_dev *d, const struct cuse_opener *o)
 {
 	struct timespec deadline;
 
+	/* one write waits at a time: non-owners may not fill the thread pool */
+	if (d->grace_waiter)
+		return;
+	d->grace_waiter = true;
 	io_deadline_in(&deadline, d->release_grace_ms);
 	while (d->data_owner && d->data_owner != o &&
 	       opener_idle(d->data_owner))
 		if (pthread_cond_timedwait(&d->released, &d->lock, &deadline))
 			break;
+	d->grace_waiter = false;
 }
 
 /* Why a command may not be written now: 0 or an errno. Under dev->lock. */
@@ -276,23 +318,13 @@ static int command_refused(struct cuse_dev *d, struct cuse_opener *o,
 static void append_blob(fuse_req_t req, struct cuse_opener *o, const char *buf,
 			size_t size)
 {
-	uint8_t *p;
+	int err = cuse_opener_append(o, buf, size);
 
-	if (o->blob_len + size > VTPM_MAX_BLOB) {
-		cuse_opener_end_transfer(o);
-		fuse_reply_err(req, EFBIG);
-		return;
-	}
-	p = realloc(o->blob, o->blob_len + size);
-	if (!p) {
-		cuse_opener_end_transfer(o);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	memcpy(p + o->blob_len, buf, size);
-	o->blob = p;
-	o->blob_len += size;
-	fuse_reply_write(req, size);
+	/* past the budget of all openers' transfers: out of memory */
+	if (err)
+		fuse_reply_err(req, err == ENOSPC ? ENOMEM : err);
+	else
+		fuse_reply_write(req, size);
 }
 
 /* Runs a checked command; @o may be gone on return (see on_response). */

@@ -41,6 +41,20 @@
  * such a late RELEASE before it answers EBUSY.
  */
 #define CUSE_RELEASE_GRACE_MS 200
+/* Upper bound on a node's FUSE threads: each blocking request holds one. */
+#define CUSE_MAX_THREADS 64
+/*
+ * All openers' parked state blob transfers together hold at most this:
+ * memory does not grow with the number of openers.  Past it a transfer gets
+ * ENOMEM; four blobs of the largest size fit (a migration needs one).
+ */
+#define CUSE_XFER_BUDGET (4u * VTPM_MAX_BLOB)
+/*
+ * At most this many FUSE threads wait for the TPM in ioctls; more get
+ * EBUSY.  The rest of the pool stays free for the ioctls that answer at
+ * once (cancel, capability, established bit) and the owner's commands.
+ */
+#define CUSE_MAX_TPM_WAITERS (CUSE_MAX_THREADS * 3 / 4)
 
 /*
  * An O_NONBLOCK write is answered once its command has run, or after this
@@ -64,6 +78,9 @@ struct cuse_dev {
 	int timer_fd;                     /* -1: none */
 	bool timer_running, stopping;
 	pthread_t timer_thread;
+	bool grace_waiter;       /* a write waits out the grace (one at most) */
+	size_t xfer_bytes;       /* held by the openers' parked transfers */
+	unsigned tpm_waiters;    /* ioctls waiting for the TPM */
 };
 
 /* What is moving through read()/write() instead of commands. */
@@ -103,7 +120,19 @@ static inline struct cuse_opener *cuse_opener_of(const struct fuse_file_info *fi
 	return (struct cuse_opener *)(uintptr_t)fi->fh;
 }
 
-/* Drops the blob @o moves, if any.  Under o->dev->lock. */
+/*
+ * Takes @n bytes of the transfers' budget (CUSE_XFER_BUDGET) for a blob an
+ * opener parks; false if they would pass it.  Under d->lock.
+ */
+bool cuse_dev_budget_take(struct cuse_dev *d, size_t n);
+/*
+ * Appends @len bytes to the blob @o moves in: 0, or EFBIG past
+ * VTPM_MAX_BLOB, ENOSPC past the budget, ENOMEM; a failure ends the
+ * transfer.  Under o->dev->lock.
+ */
+int cuse_opener_append(struct cuse_opener *o, const void *data, size_t len);
+/* Drops the blob @o moves, if any, and gives its bytes back to the
+ * budget.  Under o->dev->lock. */
 void cuse_opener_end_transfer(struct cuse_opener *o);
 
 /* A node's open: a new opener of @d, answered here. */

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "cuse_ioctl.h"
 
+#include "crypt.h"
+#include "log.h"
+
 #include <errno.h>
 #include <libtpms/tpm_error.h>
 #include <stdbool.h>
@@ -40,6 +43,20 @@ static void ioctl_get_stateblob(fuse_req_t req, struct cuse_dev *d,
 			return;
 		}
 		cuse_opener_end_transfer(o);
+		/*
+		 * A blob longer than this reply stays parked for the next
+		 * ioctl or read(): within the budget of all openers.  (One
+		 * that fits is counted too, and given back below at once.)
+		 */
+		if (!cuse_dev_budget_take(d, len)) {
+			if (len > offset + sizeof(out.u.resp.data)) {
+				pthread_mutex_unlock(&d->lock);
+				wipe_free(blob, len);
+				fuse_reply_err(req, ENOMEM);
+				return;
+			}
+			d->xfer_bytes += len; /* back before the lock goes */
+		}
 		o->xfer = XFER_GET;
 		o->xfer_type = type;
 		o->xfer_flags = oflags;
@@ -76,6 +93,7 @@ static void ioctl_set_stateblob(fuse_req_t req, struct cuse_dev *d,
 	uint8_t *blob;
 	uint32_t blob_len;
 	ptm_res res;
+	int err;
 
 	if (len > sizeof(in->u.req.data)) {
 		pthread_mutex_lock(&d->lock);
@@ -99,22 +117,16 @@ static void ioctl_set_stateblob(fuse_req_t req, struct cuse_dev *d,
 			return;
 		}
 	}
-	if (o->blob_len + len > VTPM_MAX_BLOB) {
-		cuse_opener_end_transfer(o);
+	err = cuse_opener_append(o, in->u.req.data, len);
+	if (err) {
 		pthread_mutex_unlock(&d->lock);
-		reply_result(req, TPM_SIZE);
+		/* past the budget of all openers' transfers: out of memory */
+		if (err == ENOSPC)
+			fuse_reply_err(req, ENOMEM);
+		else
+			reply_result(req, TPM_SIZE);
 		return;
 	}
-	blob = realloc(o->blob, o->blob_len + len + 1);
-	if (!blob) {
-		cuse_opener_end_transfer(o);
-		pthread_mutex_unlock(&d->lock);
-		reply_result(req, TPM_SIZE);
-		return;
-	}
-	memcpy(blob + o->blob_len, in->u.req.data, len);
-	o->blob = blob;
-	o->blob_len += len;
 	if (len == sizeof(in->u.req.data)) {
 		pthread_mutex_unlock(&d->lock);
 		reply_result(req, TPM_SUCCESS); /* more to come */
@@ -124,10 +136,14 @@ static void ioctl_set_stateblob(fuse_req_t req, struct cuse_dev *d,
 	blob = o->blob;
 	blob_len = o->blob_len;
 	o->blob = NULL;
+	o->blob_len = 0; /* still counted in the budget until freed */
 	cuse_opener_end_transfer(o);
 	pthread_mutex_unlock(&d->lock);
 	res = vtpm_set_stateblob(d->vtpm, type, flags, blob, blob_len);
-	free(blob);
+	wipe_free(blob, blob_len);
+	pthread_mutex_lock(&d->lock);
+	d->xfer_bytes -= blob_len;
+	pthread_mutex_unlock(&d->lock);
 	reply_result(req, res);
 }
 
@@ -156,15 +172,58 @@ static void ioctl_set_buffersize(fuse_req_t req, struct cuse_dev *d,
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }
 
+/* The ioctls that wait for the TPM (the others answer at once). */
+static bool needs_tpm(unsigned int cmd)
+{
+	switch (cmd) {
+	case PTM_INIT:
+	case PTM_SHUTDOWN:
+	case PTM_HASH_START:
+	case PTM_HASH_DATA:
+	case PTM_HASH_END:
+	case PTM_STORE_VOLATILE:
+	case PTM_RESET_TPMESTABLISHED:
+	case PTM_GET_STATEBLOB:
+	case PTM_SET_STATEBLOB:
+	case PTM_STOP:
+	case PTM_SET_BUFFERSIZE:
+	case PTM_LOCK_STORAGE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A FUSE thread may wait for the TPM: false past CUSE_MAX_TPM_WAITERS. */
+static bool tpm_wait_begin(struct cuse_dev *d)
+{
+	bool ok;
+
+	pthread_mutex_lock(&d->lock);
+	ok = d->tpm_waiters < CUSE_MAX_TPM_WAITERS;
+	d->tpm_waiters += ok;
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
+static void tpm_wait_end(struct cuse_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->tpm_waiters--;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void serve_ioctl(fuse_req_t req, unsigned int ucmd,
+			struct cuse_opener *o, const void *in_buf);
+
 void cuse_ioctl(fuse_req_t req, int cmd, void *arg, struct fuse_file_info *fi,
 		unsigned flags, const void *in_buf, size_t in_bufsz,
 		size_t out_bufsz)
 {
 	struct cuse_opener *o = cuse_opener_of(fi);
+	/* once answered, the opener may be released at once: not used after */
 	struct cuse_dev *d = o->dev;
 	unsigned int ucmd = (unsigned int)cmd;
-	const struct ptm_hdata *hd = in_buf;
-	ptm_res res;
 
 	(void)arg;
 	(void)flags;
@@ -174,6 +233,28 @@ void cuse_ioctl(fuse_req_t req, int cmd, void *arg, struct fuse_file_info *fi,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	if (!needs_tpm(ucmd)) {
+		serve_ioctl(req, ucmd, o, in_buf);
+		return;
+	}
+	/* ioctls queued behind a long command may not take every thread */
+	if (!tpm_wait_begin(d)) {
+		log_warn_limited("%u ioctls wait for the TPM already: EBUSY",
+				 CUSE_MAX_TPM_WAITERS);
+		fuse_reply_err(req, EBUSY);
+		return;
+	}
+	serve_ioctl(req, ucmd, o, in_buf);
+	tpm_wait_end(d);
+}
+
+static void serve_ioctl(fuse_req_t req, unsigned int ucmd,
+			struct cuse_opener *o, const void *in_buf)
+{
+	struct cuse_dev *d = o->dev;
+	const struct ptm_hdata *hd = in_buf;
+	ptm_res res;
+
 	switch (ucmd) {
 	case PTM_GET_CAPABILITY: {
 		ptm_cap caps = vtpm_get_capability(d->vtpm);

@@ -155,6 +155,21 @@ group_load() {
 	if [ -z "$logs" ]; then pass load-asan-no-reports; else fail load-asan-no-reports "$logs"; fi
 }
 
+# Hostile openers (issue 12): a thousand parked blob transfers, 64 non-owner
+# writers, cancel with a hundred ioctls queued (tests/vm/hostiletest.c).
+group_hostile() {
+	local pid
+	rm -rf "$STATE"
+	if ! start_daemon --flags not-need-init,startup-clear; then
+		fail hostile-daemon "could not start $BUILD/cuse_tpm"
+		return
+	fi
+	pid=$(daemon_pid)
+	VTPM_DEV=$DEV VTPM_PID=$pid "$BUILD/tests/hostiletest" | grep -v ' passed, .* failed$' | sed "s/^\(PASS\|FAIL\): /\1: hostile-/"
+	check hostile-daemon-survived kill -0 "$pid"
+	check hostile-stop stop_daemon
+}
+
 group_asan() {
 	local logs
 	rm -f /tmp/asan.*
@@ -573,6 +588,7 @@ want passthrough && group_passthrough
 want runas && group_runas
 want faults && group_faults
 want load && group_load
+want hostile && group_hostile
 want confine && group_confine
 want dropin && group_dropin
 want asan && group_asan
