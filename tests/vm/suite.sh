@@ -168,6 +168,45 @@ group_hostile() {
 	VTPM_DEV=$DEV VTPM_PID=$pid "$BUILD/tests/hostiletest" | grep -v ' passed, .* failed$' | sed "s/^\(PASS\|FAIL\): /\1: hostile-/"
 	check hostile-daemon-survived kill -0 "$pid"
 	check hostile-stop stop_daemon
+	hostile_sigterm_during_lock_wait
+}
+
+# SIGTERM while an ioctl waits for a lock another process holds (a
+# migration destination on shared storage): the daemon ends at once, in
+# order; it once waited as long as the other process held the lock.
+hostile_sigterm_during_lock_wait() {
+	local pid other waiter i t0 t1 why=
+	rm -rf "$STATE"
+	if ! start_daemon --migration release-lock-outgoing --flags not-need-init,startup-clear; then
+		fail hostile-sigterm-during-lock-wait "could not start $BUILD/cuse_tpm"
+		return
+	fi
+	pid=$(daemon_pid)
+	# the savestate blob out: the lock is released, another process takes it
+	"$BUILD/cuse_tpm_ioctl" --save savestate /tmp/hostile.savestate "$DEV" >/dev/null 2>&1
+	rm -f /tmp/hostile-other.sock
+	"$BUILD/cuse_tpm" socket --tpmstate "dir=$STATE" --ctrl type=unixio,path=/tmp/hostile-other.sock \
+		--log file=/tmp/hostile-other.log >/dev/null 2>&1 &
+	other=$!
+	for ((i = 0; i < 200; i++)); do [ -S /tmp/hostile-other.sock ] && break; sleep 0.05; done
+	[ -S /tmp/hostile-other.sock ] || why="the other process did not take the lock"
+	"$BUILD/cuse_tpm_ioctl" --lock-storage 4294967295 "$DEV" >/dev/null 2>&1 &
+	waiter=$!
+	sleep 0.5
+	kill -0 "$waiter" 2>/dev/null || why=${why:-"LOCK_STORAGE did not wait"}
+	t0=$(date +%s%N)
+	kill -TERM "$pid"
+	for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	t1=$(date +%s%N)
+	echo "# SIGTERM with LOCK_STORAGE waiting for another process's lock: exit after $(((t1 - t0) / 1000000)) ms"
+	if kill -0 "$pid" 2>/dev/null || [ -e "$DEV" ]; then
+		why=${why:-"the daemon is still there long after SIGTERM"}
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	if [ -z "$why" ]; then pass hostile-sigterm-during-lock-wait
+	else fail hostile-sigterm-during-lock-wait "$why"; fi
+	kill -TERM "$other" 2>/dev/null
+	wait "$waiter" "$other" 2>/dev/null
 }
 
 group_asan() {
