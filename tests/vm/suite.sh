@@ -185,7 +185,7 @@ hostile_sigterm_during_lock_wait() {
 	# the savestate blob out: the lock is released, another process takes it
 	"$BUILD/cuse_tpm_ioctl" --save savestate /tmp/hostile.savestate "$DEV" >/dev/null 2>&1
 	rm -f /tmp/hostile-other.sock
-	"$BUILD/cuse_tpm" socket --tpmstate "dir=$STATE" --ctrl type=unixio,path=/tmp/hostile-other.sock \
+	"$BUILD/cuse_tpm" socket --tpm2 --tpmstate "dir=$STATE" --ctrl type=unixio,path=/tmp/hostile-other.sock \
 		--log file=/tmp/hostile-other.log >/dev/null 2>&1 &
 	other=$!
 	for ((i = 0; i < 200; i++)); do [ -S /tmp/hostile-other.sock ] && break; sleep 0.05; done
