@@ -95,9 +95,16 @@ int io_wait_by(int fd, short events, const struct io_deadline *d)
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
+	/*
+	 * A descriptor ready wins over a stop: a reply already made still
+	 * goes out (PTM_SHUTDOWN's, as the server stops), and a peer that
+	 * does not read is cut off all the same.
+	 */
+	if (n > 0 && p[0].revents)
+		return 1;
 	if (n > 0 && (p[1].revents & POLLIN))
 		return -ECANCELED;
-	return n > 0 ? 1 : 0;
+	return 0;
 }
 
 int io_read_by(int fd, void *buf, size_t len, const struct io_deadline *d)

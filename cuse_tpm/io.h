@@ -34,8 +34,9 @@ struct io_deadline {
 /* Sets @d to @ms from now, given up early once @stop_fd is readable. */
 void io_deadline_set(struct io_deadline *d, long ms, int stop_fd);
 /*
- * Waits until @fd has @events (POLLIN or POLLOUT): 1; 0 when the deadline
- * passed, -ECANCELED when the server stops, or -errno.
+ * Waits until @fd has @events (POLLIN or POLLOUT): 1 (also once the server
+ * stops, if @fd is ready); 0 when the deadline passed, -ECANCELED when the
+ * server stops, or -errno.
  */
 int io_wait_by(int fd, short events, const struct io_deadline *d);
 /* 0, -1 at end of file, -ETIMEDOUT, -ECANCELED or -errno. */
