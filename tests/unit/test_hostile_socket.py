@@ -165,7 +165,12 @@ def test_passed_fds():
         for b in struct.pack(">I", CMD_GET_CONFIG):
             send_with_fds(s, bytes([b]), 2)
         config = recv_exact(s, 8)
-    after = d.fds()
+    # the daemon closes its end of the connection after ours: wait for it
+    for _ in range(100):
+        after = d.fds()
+        if after <= before:
+            break
+        time.sleep(0.05)
     check("passed-fds-all-closed", after <= before,
           "open fds %d before, %d after 300 requests with 1-3 fds"
           % (before, after))
