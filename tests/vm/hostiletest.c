@@ -402,13 +402,23 @@ static void non_owner_writers_wait_for_nothing(void)
 
 /* ---- 3. cancel with a hundred ioctls queued behind a key generation ----- */
 
-/* Writes an RSA CreatePrimary: once write() returns, the key is being made. */
+/*
+ * Writes an RSA CreatePrimary: once write() returns, the key is being made.
+ * The write is O_NONBLOCK: a blocking one returns only once its command has
+ * run, as /dev/tpm0's does.
+ */
 static bool start_key(int fd, uint8_t unique)
 {
 	uint8_t cmd[TPM2_CMD_MAX];
 	size_t len = tpm2_create_primary_rsa_unique(cmd, unique);
+	int flags = fcntl(fd, F_GETFL);
+	bool ok;
 
-	return write(fd, cmd, len) == (ssize_t)len;
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return false;
+	ok = write(fd, cmd, len) == (ssize_t)len;
+	/* the response is read once poll() says it is there */
+	return fcntl(fd, F_SETFL, flags) == 0 && ok;
 }
 
 /* Whether the key's response is there (the command ended). */
