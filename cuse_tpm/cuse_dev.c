@@ -276,13 +276,14 @@ static void on_response(struct cuse_opener *o, const uint8_t *resp,
 	}
 }
 
-static bool opener_idle(const struct cuse_opener *o)
-{
-	return !o->cmd_pending && !o->resp;
-}
-
-/* Gives a late RELEASE of an idle owner time to arrive. Under dev->lock. */
-static void wait_for_idle_owner(struct cuse_dev *d, const struct cuse_opener *o)
+/*
+ * Gives a late RELEASE of the owner time to arrive, whatever the owner
+ * left behind: a client that closed mid-command, or with its response
+ * unread, and at once reopened must not find its own old open in the way.
+ * Under dev->lock.
+ */
+static void wait_for_owner_release(struct cuse_dev *d,
+				   const struct cuse_opener *o)
 {
 	struct timespec deadline;
 
@@ -291,8 +292,7 @@ static void wait_for_idle_owner(struct cuse_dev *d, const struct cuse_opener *o)
 		return;
 	d->grace_waiter = true;
 	io_deadline_in(&deadline, d->release_grace_ms);
-	while (d->data_owner && d->data_owner != o &&
-	       opener_idle(d->data_owner))
+	while (d->data_owner && d->data_owner != o)
 		if (pthread_cond_timedwait(&d->released, &d->lock, &deadline))
 			break;
 	d->grace_waiter = false;
@@ -303,7 +303,7 @@ static int command_refused(struct cuse_dev *d, struct cuse_opener *o,
 			   const uint8_t *buf, size_t size)
 {
 	if (!d->rm && d->data_owner && d->data_owner != o)
-		wait_for_idle_owner(d, o);
+		wait_for_owner_release(d, o);
 	if (d->data_owner && d->data_owner != o)
 		return EBUSY;
 	if (o->cmd_pending || (o->resp && o->resp_untouched))

@@ -37,8 +37,9 @@
 /*
  * The kernel sends RELEASE after close() returns, in the background: a
  * client that closes and at once reopens can overtake its own RELEASE.  A
- * write that finds the data path held by an idle opener waits this long for
- * such a late RELEASE before it answers EBUSY.
+ * write that finds the data path held by another opener (idle, mid-command
+ * or with a response unread) waits this long for such a late RELEASE before
+ * it answers EBUSY; one such write at a time.
  */
 #define CUSE_RELEASE_GRACE_MS 200
 /* Upper bound on a node's FUSE threads: each blocking request holds one. */
