@@ -107,22 +107,39 @@ int io_wait_by(int fd, short events, const struct io_deadline *d)
 	return 0;
 }
 
-int io_read_by(int fd, void *buf, size_t len, const struct io_deadline *d)
+/*
+ * Moves @len bytes in (@out false) or out by the deadline.  A socket is
+ * tried first and waited for only when it is not ready, so a peer that
+ * keeps up costs one system call per step, not a poll() and a read();
+ * a socket is never blocked on.  Other descriptors are waited for first.
+ */
+static int transfer_by(int fd, uint8_t *p, size_t len, bool out,
+		       const struct io_deadline *d)
 {
-	uint8_t *p = buf;
+	bool socket = true;
 
 	while (len) {
-		int w = io_wait_by(fd, POLLIN, d);
-		ssize_t n;
+		ssize_t n = -1;
 
-		if (w <= 0)
-			return w ? w : -ETIMEDOUT;
-		n = read(fd, p, len);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
+		if (socket)
+			n = out ? send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL)
+				: recv(fd, p, len, MSG_DONTWAIT);
+		if (n < 0 && socket && errno == ENOTSOCK)
+			socket = false;
+		if (n < 0 && (!socket || errno == EAGAIN || errno == EINTR)) {
+			int w = io_wait_by(fd, out ? POLLOUT : POLLIN, d);
+
+			if (w <= 0)
+				return w ? w : -ETIMEDOUT;
+			if (socket)
+				continue;
+			n = out ? write(fd, p, len) : read(fd, p, len);
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+		}
 		if (n < 0)
 			return -errno;
-		if (n == 0)
+		if (n == 0 && !out)
 			return -1;
 		p += n;
 		len -= (size_t)n;
@@ -130,31 +147,14 @@ int io_read_by(int fd, void *buf, size_t len, const struct io_deadline *d)
 	return 0;
 }
 
+int io_read_by(int fd, void *buf, size_t len, const struct io_deadline *d)
+{
+	return transfer_by(fd, buf, len, false, d);
+}
+
 int io_write_by(int fd, const void *buf, size_t len,
 		const struct io_deadline *d)
 {
-	const uint8_t *p = buf;
-	bool socket = true;
-
-	while (len) {
-		int w = io_wait_by(fd, POLLOUT, d);
-		ssize_t n;
-
-		if (w <= 0)
-			return w ? w : -ETIMEDOUT;
-		/* a writable socket may still take less than @len: no block */
-		n = socket ? send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL)
-			   : write(fd, p, len);
-		if (n < 0 && errno == ENOTSOCK) {
-			socket = false;
-			continue;
-		}
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	/* send() and write() leave the buffer as it is */
+	return transfer_by(fd, (uint8_t *)(uintptr_t)buf, len, true, d);
 }
