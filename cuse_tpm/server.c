@@ -181,14 +181,36 @@ static void close_conn(struct channel *c)
 	c->conn_fd = -1;
 }
 
+/* Takes the data socket QEMU handed over (CMD_SET_DATAFD) as the client. */
+static void adopt_handed_fd(struct channel *c)
+{
+	struct server *s = c->srv;
+
+	pthread_mutex_lock(&s->lock);
+	close_conn(c);
+	c->conn_fd = s->handed_fd; /* QEMU's socketpair end */
+	s->handed_fd = -1;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Ends the client's connection; under the lock hand_over_datafd reads. */
+static void drop_conn(struct channel *c)
+{
+	pthread_mutex_lock(&c->srv->lock);
+	close_conn(c);
+	pthread_mutex_unlock(&c->srv->lock);
+}
+
 /*
  * Waits for the next event: a new client (accepted when none is served),
- * a request from the client, or a wake-up.  Returns the fd that is ready,
- * or -1 when the thread should stop.
+ * a request from the client, or a wake-up: 'd' hands a data socket over,
+ * any other byte stops the thread.  Returns the fd that is ready, or -1
+ * when the thread should stop.
  */
 static int channel_wait(struct channel *c)
 {
 	struct pollfd p[2] = { { .fd = c->wake[0], .events = POLLIN } };
+	char why;
 	int n;
 
 	for (;;) {
@@ -197,13 +219,39 @@ static int channel_wait(struct channel *c)
 		n = poll(p, p[1].fd >= 0 ? 2 : 1, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || (p[0].revents & POLLIN))
+		if (n < 0)
 			return -1;
+		if (p[0].revents & POLLIN) {
+			if (read(c->wake[0], &why, 1) != 1 || why != 'd')
+				return -1;
+			adopt_handed_fd(c);
+			continue;
+		}
 		if (c->conn_fd >= 0)
 			return c->conn_fd;
 		c->conn_fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (c->conn_fd < 0 && errno != EINTR && errno != ECONNABORTED)
 			log_warn("accept: %s", strerror(errno));
+	}
+}
+
+/*
+ * A channel's thread: serves its client one request at a time until the
+ * server stops; a client that leaves (or is cut off) ends the process with
+ * --terminate, as in swtpm.
+ */
+static void channel_loop(struct channel *c, int (*serve)(struct channel *c),
+			 const char *what)
+{
+	while (channel_wait(c) >= 0) {
+		if (serve(c) == 0)
+			continue;
+		drop_conn(c);
+		if (c->ep.terminate) {
+			log_info("%s client left: terminating", what);
+			c->srv->exit_fn(c->srv->exit_ctx);
+			break;
+		}
 	}
 }
 
@@ -225,23 +273,17 @@ static ptm_res hand_over_datafd(void *ctx, int fd)
 	return res;
 }
 
+static int serve_control(struct channel *c)
+{
+	const struct ctrl_ops ops = { .set_datafd = hand_over_datafd,
+				      .ctx = c->srv, .stop_fd = c->wake[0] };
+
+	return ctrl_serve_one(c->srv->vtpm, c->conn_fd, &ops);
+}
+
 static void *ctrl_thread(void *arg)
 {
-	struct channel *c = arg;
-	struct server *s = c->srv;
-	const struct ctrl_ops ops = { .set_datafd = hand_over_datafd, .ctx = s,
-				      .stop_fd = c->wake[0] };
-
-	while (channel_wait(c) >= 0) {
-		if (ctrl_serve_one(s->vtpm, c->conn_fd, &ops) == 0)
-			continue;
-		close_conn(c);
-		if (c->ep.terminate) {
-			log_info("control client left: terminating");
-			s->exit_fn(s->exit_ctx);
-			break;
-		}
-	}
+	channel_loop(arg, serve_control, "control");
 	return NULL;
 }
 
@@ -253,8 +295,10 @@ static void *ctrl_thread(void *arg)
  * stalls or stops reading loses the connection, and a stopping server
  * gives up on it at once.
  */
-static int serve_command(struct server *s, int fd)
+static int serve_command(struct channel *c)
 {
+	struct server *s = c->srv;
+	int fd = c->conn_fd;
 	uint8_t cmd[VTPM_IO_MAX], resp[VTPM_IO_MAX];
 	struct io_deadline by;
 	uint32_t size;
@@ -280,46 +324,7 @@ static int serve_command(struct server *s, int fd)
 
 static void *data_thread(void *arg)
 {
-	struct channel *c = arg;
-	struct server *s = c->srv;
-
-	for (;;) {
-		struct pollfd p[2] = { { .fd = c->wake[0], .events = POLLIN },
-				       { .fd = c->conn_fd >= 0 ? c->conn_fd
-							       : c->listen_fd,
-					 .events = POLLIN } };
-		int n = poll(p, p[1].fd >= 0 ? 2 : 1, -1);
-		char why;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		if (p[0].revents & POLLIN) {
-			if (read(c->wake[0], &why, 1) != 1 || why != 'd')
-				break;
-			pthread_mutex_lock(&s->lock);
-			close_conn(c);
-			c->conn_fd = s->handed_fd; /* QEMU's socketpair end */
-			s->handed_fd = -1;
-			pthread_mutex_unlock(&s->lock);
-			continue;
-		}
-		if (c->conn_fd < 0) {
-			c->conn_fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			continue;
-		}
-		if (serve_command(s, c->conn_fd) < 0) {
-			pthread_mutex_lock(&s->lock);
-			close_conn(c);
-			pthread_mutex_unlock(&s->lock);
-			if (c->ep.terminate) {
-				log_info("data client left: terminating");
-				s->exit_fn(s->exit_ctx);
-				break;
-			}
-		}
-	}
+	channel_loop(arg, serve_command, "data");
 	return NULL;
 }
 
