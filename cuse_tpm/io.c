@@ -47,6 +47,37 @@ ssize_t io_read_upto(int fd, void *buf, size_t len)
 	return (ssize_t)done;
 }
 
+/* pread() or pwrite() until @len bytes moved; -EIO at end of file. */
+static int positional_full(int fd, uint8_t *p, size_t len, off_t off,
+			   bool out)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		off_t at = off + (off_t)done;
+		ssize_t n = out ? pwrite(fd, p + done, len - done, at)
+				: pread(fd, p + done, len - done, at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int io_pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	return positional_full(fd, buf, len, off, false);
+}
+
+int io_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	/* pwrite() leaves the buffer as it is */
+	return positional_full(fd, (uint8_t *)(uintptr_t)buf, len, off, true);
+}
+
 int io_read_full(int fd, void *buf, size_t len)
 {
 	ssize_t n = io_read_upto(fd, buf, len);

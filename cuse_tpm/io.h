@@ -18,6 +18,9 @@
 int io_write_all(int fd, const void *buf, size_t len);
 /* Reads until @len bytes or end of file: the count, or -errno. */
 ssize_t io_read_upto(int fd, void *buf, size_t len);
+/* At offset @off: 0, -EIO at end of file before @len bytes, or -errno. */
+int io_pread_full(int fd, void *buf, size_t len, off_t off);
+int io_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 /* 0, -1 at end of file before @len bytes, or -errno. */
 int io_read_full(int fd, void *buf, size_t len);
 

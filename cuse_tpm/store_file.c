@@ -23,6 +23,7 @@
  */
 #include "store_backend.h"
 
+#include "io.h"
 #include "log.h"
 
 #include <endian.h>
@@ -161,38 +162,6 @@ static uint64_t image_start(const struct image *im)
 	return start == UINT64_MAX ? im->hdrsize : start;
 }
 
-static int pread_full(int fd, uint8_t *buf, size_t len, off_t off)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = pread(fd, buf + got, len - got, off + (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-static int pwrite_full(int fd, const uint8_t *buf, size_t len, off_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, buf + done, len - done, off + (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* The whole image: a file's bytes, or a device's header and sections. */
 static int read_image(struct store_file *f, struct image *im)
 {
@@ -212,7 +181,7 @@ static int read_image(struct store_file *f, struct image *im)
 		rc = parse_header(im->buf, im->len, im->len, im);
 		goto out;
 	}
-	rc = pread_full(f->fd, hdr, sizeof(hdr), 0);
+	rc = io_pread_full(f->fd, hdr, sizeof(hdr), 0);
 	if (rc == 0)
 		rc = parse_header(hdr, sizeof(hdr), f->device_size, im);
 	if (rc < 0)
@@ -225,7 +194,7 @@ static int read_image(struct store_file *f, struct image *im)
 		return -ENOMEM;
 	im->len = end;
 	memcpy(im->buf, hdr, sizeof(hdr));
-	rc = pread_full(f->fd, im->buf + sizeof(hdr), end - sizeof(hdr),
+	rc = io_pread_full(f->fd, im->buf + sizeof(hdr), end - sizeof(hdr),
 			sizeof(hdr));
 out:
 	if (rc < 0) {
@@ -297,11 +266,11 @@ static int write_device(struct store_file *f, const struct image *im,
 {
 	int rc;
 
-	rc = pwrite_full(f->fd, im->buf + start, im->len - start, (off_t)start);
+	rc = io_pwrite_full(f->fd, im->buf + start, im->len - start, (off_t)start);
 	if (rc == 0)
 		rc = sync_device(f);
 	if (rc == 0)
-		rc = pwrite_full(f->fd, im->buf, LIN_HDR_SIZE, 0);
+		rc = io_pwrite_full(f->fd, im->buf, LIN_HDR_SIZE, 0);
 	if (rc == 0)
 		rc = sync_device(f);
 	return rc;
