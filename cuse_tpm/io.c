@@ -139,22 +139,26 @@ int io_wait_by(int fd, short events, const struct io_deadline *d)
 }
 
 /*
- * Moves @len bytes in (@out false) or out by the deadline.  A socket is
- * tried first and waited for only when it is not ready, so a peer that
- * keeps up costs one system call per step, not a poll() and a read();
- * a socket is never blocked on.  Other descriptors are waited for first.
+ * Moves @len bytes in (@out false) or out by the deadline, or with @some
+ * as many as come at once (at least one).  A socket is tried first and
+ * waited for only when it is not ready, so a peer that keeps up costs one
+ * system call per step, not a poll() and a read(); a socket is never
+ * blocked on.  Other descriptors are waited for first.  Returns the bytes
+ * moved, -1 at end of file, -ETIMEDOUT, -ECANCELED or -errno.
  */
-static int transfer_by(int fd, uint8_t *p, size_t len, bool out,
-		       const struct io_deadline *d)
+static ssize_t transfer_by(int fd, uint8_t *p, size_t len, bool out,
+			   bool some, const struct io_deadline *d)
 {
 	bool socket = true;
+	size_t done = 0;
 
-	while (len) {
+	while (done < len) {
 		ssize_t n = -1;
 
 		if (socket)
-			n = out ? send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL)
-				: recv(fd, p, len, MSG_DONTWAIT);
+			n = out ? send(fd, p + done, len - done,
+				       MSG_DONTWAIT | MSG_NOSIGNAL)
+				: recv(fd, p + done, len - done, MSG_DONTWAIT);
 		if (n < 0 && socket && errno == ENOTSOCK)
 			socket = false;
 		if (n < 0 && (!socket || errno == EAGAIN || errno == EINTR)) {
@@ -164,7 +168,8 @@ static int transfer_by(int fd, uint8_t *p, size_t len, bool out,
 				return w ? w : -ETIMEDOUT;
 			if (socket)
 				continue;
-			n = out ? write(fd, p, len) : read(fd, p, len);
+			n = out ? write(fd, p + done, len - done)
+				: read(fd, p + done, len - done);
 			if (n < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;
 		}
@@ -172,20 +177,32 @@ static int transfer_by(int fd, uint8_t *p, size_t len, bool out,
 			return -errno;
 		if (n == 0 && !out)
 			return -1;
-		p += n;
-		len -= (size_t)n;
+		done += (size_t)n;
+		if (some)
+			break;
 	}
-	return 0;
+	return (ssize_t)done;
 }
 
 int io_read_by(int fd, void *buf, size_t len, const struct io_deadline *d)
 {
-	return transfer_by(fd, buf, len, false, d);
+	ssize_t n = transfer_by(fd, buf, len, false, false, d);
+
+	return n < 0 ? (int)n : 0;
+}
+
+ssize_t io_read_some_by(int fd, void *buf, size_t len,
+			const struct io_deadline *d)
+{
+	return transfer_by(fd, buf, len, false, true, d);
 }
 
 int io_write_by(int fd, const void *buf, size_t len,
 		const struct io_deadline *d)
 {
 	/* send() and write() leave the buffer as it is */
-	return transfer_by(fd, (uint8_t *)(uintptr_t)buf, len, true, d);
+	ssize_t n = transfer_by(fd, (uint8_t *)(uintptr_t)buf, len, true, false,
+				d);
+
+	return n < 0 ? (int)n : 0;
 }

@@ -44,6 +44,9 @@ void io_deadline_set(struct io_deadline *d, long ms, int stop_fd);
 int io_wait_by(int fd, short events, const struct io_deadline *d);
 /* 0, -1 at end of file, -ETIMEDOUT, -ECANCELED or -errno. */
 int io_read_by(int fd, void *buf, size_t len, const struct io_deadline *d);
+/* What is there, at least one byte: their count, or as io_read_by. */
+ssize_t io_read_some_by(int fd, void *buf, size_t len,
+			const struct io_deadline *d);
 /* 0, -ETIMEDOUT, -ECANCELED or -errno; never blocks on a socket. */
 int io_write_by(int fd, const void *buf, size_t len,
 		const struct io_deadline *d);

@@ -30,6 +30,9 @@ struct channel {
 	int wake[2];    /* a byte here stops the thread or hands over an fd */
 	pthread_t thread;
 	bool running;
+	/* the data channel's bytes read ahead of the command being served */
+	uint8_t in[VTPM_IO_MAX];
+	size_t in_len;
 };
 
 struct server {
@@ -179,6 +182,7 @@ static void close_conn(struct channel *c)
 	if (c->conn_fd >= 0)
 		close(c->conn_fd);
 	c->conn_fd = -1;
+	c->in_len = 0;
 }
 
 /* Takes the data socket QEMU handed over (CMD_SET_DATAFD) as the client. */
@@ -216,11 +220,14 @@ static int channel_wait(struct channel *c)
 	for (;;) {
 		p[1].fd = c->conn_fd >= 0 ? c->conn_fd : c->listen_fd;
 		p[1].events = POLLIN;
-		n = poll(p, p[1].fd >= 0 ? 2 : 1, -1);
+		/* bytes read ahead are served at once, after a look for a stop */
+		n = poll(p, p[1].fd >= 0 ? 2 : 1, c->in_len ? 0 : -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
+		if (n == 0)
+			return c->conn_fd;
 		if (p[0].revents & POLLIN) {
 			if (read(c->wake[0], &why, 1) != 1 || why != 'd')
 				return -1;
@@ -289,37 +296,53 @@ static void *ctrl_thread(void *arg)
 
 /* ---- data ------------------------------------------------------------- */
 
+/* Reads until @want bytes are in: one recv() when the client keeps up. */
+static int fill_by(struct channel *c, size_t want, const struct io_deadline *by)
+{
+	while (c->in_len < want) {
+		ssize_t n = io_read_some_by(c->conn_fd, c->in + c->in_len,
+					    sizeof(c->in) - c->in_len, by);
+
+		if (n < 0)
+			return -1;
+		c->in_len += (size_t)n;
+	}
+	return 0;
+}
+
 /*
  * One command in, one response out; -1 closes the connection.  The command
- * must arrive, and its response be taken, within a deadline: a client that
- * stalls or stops reading loses the connection, and a stopping server
- * gives up on it at once.
+ * is read in one go where it arrived so (bytes of the next one wait in the
+ * channel), and must arrive, and its response be taken, within a deadline:
+ * a client that stalls or stops reading loses the connection, and a
+ * stopping server gives up on it at once.
  */
 static int serve_command(struct channel *c)
 {
 	struct server *s = c->srv;
-	int fd = c->conn_fd;
-	uint8_t cmd[VTPM_IO_MAX], resp[VTPM_IO_MAX];
+	uint8_t resp[VTPM_IO_MAX];
 	struct io_deadline by;
 	uint32_t size;
 	int n;
 
-	io_deadline_set(&by, SERVER_DATA_DEADLINE_MS, s->data.wake[0]);
-	if (io_read_by(fd, cmd, 6, &by) < 0)
+	io_deadline_set(&by, SERVER_DATA_DEADLINE_MS, c->wake[0]);
+	if (fill_by(c, 6, &by) < 0)
 		return -1;
-	size = tpm_header_size(cmd);
+	size = tpm_header_size(c->in);
 	if (size < TPM_HEADER_SIZE || size > vtpm_max_command(s->vtpm) ||
-	    size > sizeof(cmd)) {
+	    size > sizeof(c->in)) {
 		log_warn_limited("data: refusing a command of %u bytes", size);
 		return -1; /* no way to find the next command's start */
 	}
-	if (io_read_by(fd, cmd + 6, size - 6, &by) < 0)
+	if (fill_by(c, size, &by) < 0)
 		return -1;
-	n = vtpm_execute(s->vtpm, cmd, size, resp, sizeof(resp));
-	io_deadline_set(&by, SERVER_DATA_DEADLINE_MS, s->data.wake[0]);
-	if (n < 0 || io_write_by(fd, resp, (size_t)n, &by) < 0)
+	n = vtpm_execute(s->vtpm, c->in, size, resp, sizeof(resp));
+	c->in_len -= size;
+	memmove(c->in, c->in + size, c->in_len);
+	io_deadline_set(&by, SERVER_DATA_DEADLINE_MS, c->wake[0]);
+	if (n < 0 || io_write_by(c->conn_fd, resp, (size_t)n, &by) < 0)
 		return -1;
-	return s->data.ep.disconnect ? -1 : 0;
+	return c->ep.disconnect ? -1 : 0;
 }
 
 static void *data_thread(void *arg)

@@ -425,6 +425,38 @@ def test_fifos():
     check("sigterm-after-fifo-exits-0", rc == 0, "rc=%s" % rc)
 
 
+def test_data_pipelined():
+    """Commands that arrive together on the data socket are each answered,
+    in order; a pipelining client that never reads does not stop SIGTERM."""
+    d = Daemon(server=True)
+    d.request(CMD_INIT, b"\0\0\0\0")
+    tpm_command(d, TPM2_STARTUP_CLEAR)
+    get_random = bytes.fromhex("80010000000c0000017b0008")
+    answers = []
+    with d.connect(d.data) as s:
+        s.sendall(get_random * 3)
+        for _ in range(3):
+            head = recv_exact(s, 10)
+            size = struct.unpack(">I", head[2:6])[0] if len(head) == 10 else 0
+            answers.append(head + recv_exact(s, max(size - 10, 0)))
+    check("data-pipelined-commands-each-answered",
+          [len(a) for a in answers] == [20] * 3 and
+          all(a[6:10] == b"\0\0\0\0" for a in answers),
+          repr([a.hex() for a in answers]))
+    hog = d.connect(d.data)
+    hog.setblocking(False)
+    try:
+        for _ in range(20000):
+            hog.send(get_random * 64)
+    except OSError:
+        pass  # its buffer is full: the daemon no longer reads it
+    rc, took = d.stop()
+    note("SIGTERM with a pipelining data client that never reads: exit "
+         "after %.2fs" % took)
+    check("sigterm-with-pipelining-data-peer-exits-0", rc == 0, "rc=%s" % rc)
+    hog.close()
+
+
 def test_log_flood():
     """Warnings a client provokes are rate-limited."""
     d = Daemon()
@@ -445,6 +477,7 @@ try:
     test_lock_storage()
     test_modes()
     test_fifos()
+    test_data_pipelined()
     test_log_flood()
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
