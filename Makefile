@@ -36,7 +36,7 @@ CORE_SRCS := cuse_tpm/log.c $(CLIENT_SRCS) cuse_tpm/crypt.c cuse_tpm/blob.c \
 	cuse_tpm/server.c cuse_tpm/sandbox.c
 # The CUSE front end's data path and ioctl codec; cuse.c is its session.
 CUSE_SRCS := cuse_tpm/cuse_dev.c cuse_tpm/cuse_ioctl.c
-DAEMON_SRCS := $(CORE_SRCS) $(CUSE_SRCS) cuse_tpm/cuse.c cuse_tpm/notify.c cuse_tpm/probe.c cuse_tpm/main.c
+DAEMON_SRCS := $(CORE_SRCS) $(CUSE_SRCS) cuse_tpm/cuse.c cuse_tpm/notify.c cuse_tpm/probe.c cuse_tpm/identity.c cuse_tpm/main.c
 # The admin tool: its command line on top of the client.
 TOOL_CLI_SRCS := cuse_tpm_ioctl/main.c cuse_tpm_ioctl/commands.c cuse_tpm_ioctl/report.c
 TOOL_SRCS := $(TOOL_CLI_SRCS) $(CLIENT_SRCS)

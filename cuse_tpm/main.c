@@ -5,6 +5,7 @@
  * /dev/NAME opens, or why it could not get there.
  */
 #include "cuse.h"
+#include "identity.h"
 #include "log.h"
 #include "notify.h"
 #include "options.h"
@@ -25,8 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -49,10 +48,7 @@ struct daemon {
 	pthread_t main_thread;
 	int pid_fd;       /* the pid file, open before the sandbox, or -1 */
 	char state_dir[PATH_MAX];
-	uid_t uid;        /* --runas, looked up before --chroot */
-	gid_t gid;
-	gid_t groups[256];
-	size_t ngroups;
+	struct identity runas; /* looked up before --chroot */
 };
 
 /* Before readiness, failures go to the terminal that started us. */
@@ -274,68 +270,6 @@ static void wait_for_exit(void)
 }
 
 /*
- * --runas: the user and its groups are looked up while /etc is ours to
- * read (before --chroot), and taken once root's work is done.
- */
-static int find_user(struct daemon *d)
-{
-	const struct passwd *pw = getpwnam(d->opts.runas);
-	int n = (int)(sizeof(d->groups) / sizeof(d->groups[0]));
-
-	if (!pw) {
-		report_failure(d, "--runas: no such user '%s'", d->opts.runas);
-		return -1;
-	}
-	d->uid = pw->pw_uid;
-	d->gid = pw->pw_gid;
-	if (getgrouplist(pw->pw_name, pw->pw_gid, d->groups, &n) < 0) {
-		report_failure(d, "--runas %s: too many groups", d->opts.runas);
-		return -1;
-	}
-	d->ngroups = (size_t)n;
-	return 0;
-}
-
-/*
- * Root is needed only to open /dev/cuse and bind sockets; the state
- * directory is opened (or created) afterwards, as the user.  Dropping the
- * uid drops every capability.
- */
-static int drop_privileges(struct daemon *d)
-{
-	const char *user = d->opts.runas;
-
-	if (setgroups(d->ngroups, d->groups) < 0 || setgid(d->gid) < 0 ||
-	    setuid(d->uid) < 0) {
-		report_failure(d, "cannot become %s: %s", user, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) { /* must be impossible now */
-		report_failure(d, "could regain root after --runas %s", user);
-		return -1;
-	}
-	log_info("running as %s (uid %u)", user, (unsigned)d->uid);
-	return 0;
-}
-
-/*
- * --chroot, once /dev/cuse is open and the node made: the jail needs no
- * /dev at all.  Every later path (--tpmstate, --pid, --key files, socket
- * paths) is inside it, as in swtpm; the log is already open.
- */
-static int enter_chroot(struct daemon *d)
-{
-	const char *dir = d->opts.chroot_dir;
-
-	if (chdir(dir) < 0 || chroot(".") < 0 || chdir("/") < 0) {
-		report_failure(d, "--chroot %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	log_info("changed root to %s", dir);
-	return 0;
-}
-
-/*
  * Where the state is written: its directory, or for a linear file the
  * directory it is replaced in, or the block device itself.
  */
@@ -396,8 +330,11 @@ static int serve(struct daemon *d)
 	char err[512];
 	int rc;
 
-	if (o->runas && find_user(d) < 0)
+	if (o->runas &&
+	    identity_find(&d->runas, o->runas, err, sizeof(err)) < 0) {
+		report_failure(d, "%s", err);
 		return 1;
+	}
 	if (o->dev.name) {
 		d->dev = cuse_device_new(&o->dev, on_device_ready, d, err,
 					 sizeof(err));
@@ -408,8 +345,11 @@ static int serve(struct daemon *d)
 			goto out;
 		}
 	}
-	if (o->chroot_dir && enter_chroot(d) < 0)
+	if (o->chroot_dir &&
+	    identity_chroot(o->chroot_dir, err, sizeof(err)) < 0) {
+		report_failure(d, "%s", err);
 		goto out;
+	}
 	if ((o->has_key &&
 	     crypt_key_load(&o->key_spec, &d->file_key, err, sizeof(err)) < 0) ||
 	    (o->has_migration_key &&
@@ -428,8 +368,11 @@ static int serve(struct daemon *d)
 		}
 	}
 	/* root was for /dev/cuse and the sockets; the state is the user's */
-	if (o->runas && drop_privileges(d) < 0)
+	if (o->runas &&
+	    identity_become(&d->runas, o->runas, err, sizeof(err)) < 0) {
+		report_failure(d, "%s", err);
 		goto out;
+	}
 	if (o->state_backend == STATE_BACKEND_FILE)
 		rc = store_open_file(&d->store, o->state_dir, o->state_mode,
 				     o->tpm.tpm2, o->durable);
