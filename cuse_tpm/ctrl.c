@@ -276,7 +276,7 @@ size_t ctrl_handle(struct vtpm *v, uint32_t cmd, const uint8_t *body,
 }
 
 /* Hashes what came with the request, then the rest from the stream. */
-static int stream_hash_data(struct vtpm *v, int fd, const struct request *r,
+static int stream_hash_data(struct vtpm *v, int fd, struct request *r,
 			    ptm_res *res)
 {
 	uint32_t remain = get_be32(r->buf + 4);
@@ -299,7 +299,7 @@ static int stream_hash_data(struct vtpm *v, int fd, const struct request *r,
 }
 
 /* The header carries the blob's total length; the blob follows. */
-static int stream_set_stateblob(struct vtpm *v, int fd, const struct request *r,
+static int stream_set_stateblob(struct vtpm *v, int fd, struct request *r,
 				ptm_res *res)
 {
 	uint32_t flags = get_be32(r->buf + 4), type = get_be32(r->buf + 8);

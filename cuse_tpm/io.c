@@ -107,17 +107,29 @@ long io_ms_left(const struct timespec *deadline)
 
 void io_deadline_set(struct io_deadline *d, long ms, int stop_fd)
 {
+	io_deadline_from_first_wait(d, ms, stop_fd);
 	io_deadline_in(&d->end, ms);
+	d->started = true;
+}
+
+void io_deadline_from_first_wait(struct io_deadline *d, long ms, int stop_fd)
+{
+	d->ms = ms;
+	d->started = false;
 	d->stop_fd = stop_fd;
 }
 
-int io_wait_by(int fd, short events, const struct io_deadline *d)
+int io_wait_by(int fd, short events, struct io_deadline *d)
 {
 	struct pollfd p[2] = { { .fd = fd, .events = events },
 			       { .fd = d->stop_fd, .events = POLLIN } };
 	long left;
 	int n;
 
+	if (!d->started) {
+		io_deadline_in(&d->end, d->ms);
+		d->started = true;
+	}
 	do {
 		left = io_ms_left(&d->end);
 		if (left <= 0)
@@ -147,7 +159,7 @@ int io_wait_by(int fd, short events, const struct io_deadline *d)
  * moved, -1 at end of file, -ETIMEDOUT, -ECANCELED or -errno.
  */
 static ssize_t transfer_by(int fd, uint8_t *p, size_t len, bool out,
-			   bool some, const struct io_deadline *d)
+			   bool some, struct io_deadline *d)
 {
 	bool socket = true;
 	size_t done = 0;
@@ -184,21 +196,19 @@ static ssize_t transfer_by(int fd, uint8_t *p, size_t len, bool out,
 	return (ssize_t)done;
 }
 
-int io_read_by(int fd, void *buf, size_t len, const struct io_deadline *d)
+int io_read_by(int fd, void *buf, size_t len, struct io_deadline *d)
 {
 	ssize_t n = transfer_by(fd, buf, len, false, false, d);
 
 	return n < 0 ? (int)n : 0;
 }
 
-ssize_t io_read_some_by(int fd, void *buf, size_t len,
-			const struct io_deadline *d)
+ssize_t io_read_some_by(int fd, void *buf, size_t len, struct io_deadline *d)
 {
 	return transfer_by(fd, buf, len, false, true, d);
 }
 
-int io_write_by(int fd, const void *buf, size_t len,
-		const struct io_deadline *d)
+int io_write_by(int fd, const void *buf, size_t len, struct io_deadline *d)
 {
 	/* send() and write() leave the buffer as it is */
 	ssize_t n = transfer_by(fd, (uint8_t *)(uintptr_t)buf, len, true, false,

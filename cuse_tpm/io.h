@@ -10,6 +10,7 @@
 #ifndef CUSE_TPM_IO_H
 #define CUSE_TPM_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
@@ -30,25 +31,32 @@ void io_deadline_in(struct timespec *deadline, long ms);
 long io_ms_left(const struct timespec *deadline);
 
 struct io_deadline {
-	struct timespec end; /* CLOCK_MONOTONIC */
+	struct timespec end; /* CLOCK_MONOTONIC, once started */
+	long ms;             /* the length of one not started yet */
+	bool started;
 	int stop_fd;         /* readable once the server stops, or -1 */
 };
 
 /* Sets @d to @ms from now, given up early once @stop_fd is readable. */
 void io_deadline_set(struct io_deadline *d, long ms, int stop_fd);
 /*
+ * The same, but the @ms start at the first wait: a transfer that never
+ * waits never reads the clock (a system call where the clock source has
+ * no vDSO, as in many virtual machines).  Until that wait nothing was
+ * waited for, so the bound on waiting is the same.
+ */
+void io_deadline_from_first_wait(struct io_deadline *d, long ms, int stop_fd);
+/*
  * Waits until @fd has @events (POLLIN or POLLOUT): 1 (also once the server
  * stops, if @fd is ready); 0 when the deadline passed, -ECANCELED when the
  * server stops, or -errno.
  */
-int io_wait_by(int fd, short events, const struct io_deadline *d);
+int io_wait_by(int fd, short events, struct io_deadline *d);
 /* 0, -1 at end of file, -ETIMEDOUT, -ECANCELED or -errno. */
-int io_read_by(int fd, void *buf, size_t len, const struct io_deadline *d);
+int io_read_by(int fd, void *buf, size_t len, struct io_deadline *d);
 /* What is there, at least one byte: their count, or as io_read_by. */
-ssize_t io_read_some_by(int fd, void *buf, size_t len,
-			const struct io_deadline *d);
+ssize_t io_read_some_by(int fd, void *buf, size_t len, struct io_deadline *d);
 /* 0, -ETIMEDOUT, -ECANCELED or -errno; never blocks on a socket. */
-int io_write_by(int fd, const void *buf, size_t len,
-		const struct io_deadline *d);
+int io_write_by(int fd, const void *buf, size_t len, struct io_deadline *d);
 
 #endif

@@ -297,7 +297,7 @@ static void *ctrl_thread(void *arg)
 /* ---- data ------------------------------------------------------------- */
 
 /* Reads until @want bytes are in: one recv() when the client keeps up. */
-static int fill_by(struct channel *c, size_t want, const struct io_deadline *by)
+static int fill_by(struct channel *c, size_t want, struct io_deadline *by)
 {
 	while (c->in_len < want) {
 		ssize_t n = io_read_some_by(c->conn_fd, c->in + c->in_len,
@@ -325,7 +325,7 @@ static int serve_command(struct channel *c)
 	uint32_t size;
 	int n;
 
-	io_deadline_set(&by, SERVER_DATA_DEADLINE_MS, c->wake[0]);
+	io_deadline_from_first_wait(&by, SERVER_DATA_DEADLINE_MS, c->wake[0]);
 	if (fill_by(c, 6, &by) < 0)
 		return -1;
 	size = tpm_header_size(c->in);
@@ -339,7 +339,7 @@ static int serve_command(struct channel *c)
 	n = vtpm_execute(s->vtpm, c->in, size, resp, sizeof(resp));
 	c->in_len -= size;
 	memmove(c->in, c->in + size, c->in_len);
-	io_deadline_set(&by, SERVER_DATA_DEADLINE_MS, c->wake[0]);
+	io_deadline_from_first_wait(&by, SERVER_DATA_DEADLINE_MS, c->wake[0]);
 	if (n < 0 || io_write_by(c->conn_fd, resp, (size_t)n, &by) < 0)
 		return -1;
 	return c->ep.disconnect ? -1 : 0;
