@@ -24,11 +24,17 @@
 
 /* ---- the TPM lock ------------------------------------------------------ */
 
-/* Publishes the established bit for readers that do not take the tpm lock. */
+/*
+ * Publishes the established bit for readers that do not take the tpm lock.
+ * The bit changes only under the tpm lock, which the caller holds: reading
+ * it unlocked here is safe, and most commands leave it as it was.
+ */
 static void refresh_established(struct vtpm *v)
 {
 	bool bit = v->running && tpmlib_established();
 
+	if (bit == v->established)
+		return;
 	pthread_mutex_lock(&v->lock);
 	v->established = bit;
 	pthread_mutex_unlock(&v->lock);
@@ -190,14 +196,10 @@ int vtpm_exclusive_execute(struct vtpm_exclusive *x, const uint8_t *cmd,
 	return execute(x->v, cmd, len, resp, resp_size);
 }
 
+/* Asked before every command: an atomic load, no lock. */
 uint32_t vtpm_max_command(struct vtpm *v)
 {
-	uint32_t size;
-
-	pthread_mutex_lock(&v->lock);
-	size = v->buffersize;
-	pthread_mutex_unlock(&v->lock);
-	return size;
+	return __atomic_load_n(&v->buffersize, __ATOMIC_RELAXED);
 }
 
 /* ---- control operations answered at once -------------------------------- */
@@ -342,9 +344,7 @@ ptm_res vtpm_set_buffersize(struct vtpm *v, uint32_t wanted, uint32_t *actual,
 	/* 0 asks what it is, which a running TPM may answer too */
 	if (!wanted || !v->running) {
 		*actual = tpmlib_buffersize(wanted, min, max);
-		pthread_mutex_lock(&v->lock);
-		v->buffersize = *actual;
-		pthread_mutex_unlock(&v->lock);
+		__atomic_store_n(&v->buffersize, *actual, __ATOMIC_RELAXED);
 		res = TPM_SUCCESS;
 	}
 	tpm_unlock_publishing(v);

@@ -29,7 +29,7 @@ struct vtpm {
 	bool established;
 	bool in_command; /* a data command is inside libtpms */
 	uint8_t locality;
-	uint32_t buffersize;
+	uint32_t buffersize; /* atomic: read before every command */
 	/* Under lock: the process is ending (vtpm_quiesce); waits end. */
 	bool stopping;
 	bool lock_waiter; /* a LOCK_STORAGE waits for a foreign lock */
