@@ -6,10 +6,14 @@
  * daemon's device costs above this device plus libtpms' own time is the
  * daemon's to save.
  *
- *     cuse_floor NAME st|mt
+ *     cuse_floor NAME st|mt [tpm DIR]
  *
  * serves /dev/NAME in the foreground with libfuse's single-threaded (st) or
- * multi-threaded (mt) loop until SIGTERM.
+ * multi-threaded (mt) loop until SIGTERM.  With "tpm", write() runs the
+ * command in libtpms instead (a fresh TPM 2.0 whose NVRAM is libtpms' own
+ * NVChip file in DIR, no state handling, no checks): the least a CUSE TPM
+ * can be, and libtpms' cost where it really runs, in a server woken for
+ * each command, which a loop in one process does not show.
  */
 #define FUSE_USE_VERSION 312
 
@@ -17,21 +21,34 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <libtpms/tpm_error.h>
+#include <libtpms/tpm_library.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* GetRandom(32)'s answer: TPM_ST_NO_SESSIONS, 44 bytes, success, 32 bytes. */
 static const uint8_t canned[44] = {
 	0x80, 0x01, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20,
 };
 
+/* The device's libtpms, when it has one (the session's userdata). */
+struct floor_tpm {
+	pthread_mutex_t lock;
+	unsigned char *resp; /* libtpms' buffer, reused */
+	uint32_t resp_cap;
+};
+
 /* One per opener, at fi->fh (fi itself is rebuilt for every request). */
 struct opener {
 	bool pending; /* a response waits to be read */
+	uint8_t resp[4096];
+	uint32_t resp_len;
 };
 
 static struct opener *opener_of(const struct fuse_file_info *fi)
@@ -52,12 +69,34 @@ static void floor_open(fuse_req_t req, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* The command through libtpms into @o->resp; the canned answer without. */
+static void run_command(struct floor_tpm *tpm, struct opener *o,
+			const char *buf, size_t size)
+{
+	uint32_t n = 0;
+
+	if (!tpm) {
+		memcpy(o->resp, canned, sizeof(canned));
+		o->resp_len = sizeof(canned);
+		return;
+	}
+	pthread_mutex_lock(&tpm->lock);
+	if (TPMLIB_Process(&tpm->resp, &n, &tpm->resp_cap, (unsigned char *)buf,
+			   (uint32_t)size) != TPM_SUCCESS || n > sizeof(o->resp))
+		n = 0;
+	memcpy(o->resp, tpm->resp, n);
+	pthread_mutex_unlock(&tpm->lock);
+	o->resp_len = n;
+}
+
 static void floor_write(fuse_req_t req, const char *buf, size_t size,
 			off_t off, struct fuse_file_info *fi)
 {
-	(void)buf;
+	struct opener *o = opener_of(fi);
+
 	(void)off;
-	opener_of(fi)->pending = true;
+	run_command(fuse_req_userdata(req), o, buf, size);
+	o->pending = true;
 	fuse_reply_write(req, size);
 }
 
@@ -72,8 +111,8 @@ static void floor_read(fuse_req_t req, size_t size, off_t off,
 		return;
 	}
 	o->pending = false;
-	fuse_reply_buf(req, (const char *)canned,
-		       size < sizeof(canned) ? size : sizeof(canned));
+	fuse_reply_buf(req, (const char *)o->resp,
+		       size < o->resp_len ? size : o->resp_len);
 }
 
 static void floor_poll(fuse_req_t req, struct fuse_file_info *fi,
@@ -98,18 +137,47 @@ static const struct cuse_lowlevel_ops floor_ops = {
 	.release = floor_release,
 };
 
+/* A fresh TPM 2.0, powered on and started; 0 or -1. */
+static int floor_tpm_start(struct floor_tpm *tpm)
+{
+	static const uint8_t startup_clear[12] = {
+		0x80, 0x01, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x00, 0x01, 0x44,
+	};
+	uint32_t n = 0;
+
+	pthread_mutex_init(&tpm->lock, NULL);
+	if (TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2) != TPM_SUCCESS ||
+	    TPMLIB_MainInit() != TPM_SUCCESS)
+		return -1;
+	return TPMLIB_Process(&tpm->resp, &n, &tpm->resp_cap,
+			      (unsigned char *)startup_clear,
+			      sizeof(startup_clear)) == TPM_SUCCESS ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	char devname[128];
 	const char *dev_info[] = { devname };
 	char *fuse_argv[] = { argv[0], "-f", "-s", NULL };
 	struct cuse_info ci = { .dev_info_argc = 1, .dev_info_argv = dev_info };
+	struct floor_tpm tpm = { .resp = NULL };
+	bool with_tpm = argc == 5 && strcmp(argv[3], "tpm") == 0;
 
-	if (argc != 3 || (strcmp(argv[2], "st") && strcmp(argv[2], "mt"))) {
-		fputs("usage: cuse_floor NAME st|mt\n", stderr);
+	if ((argc != 3 && !with_tpm) ||
+	    (strcmp(argv[2], "st") && strcmp(argv[2], "mt"))) {
+		fputs("usage: cuse_floor NAME st|mt [tpm DIR]\n", stderr);
 		return 2;
+	}
+	/* without NVRAM callbacks, libtpms keeps NVChip in the working directory */
+	if (with_tpm && chdir(argv[4]) < 0) {
+		perror(argv[4]);
+		return 1;
+	}
+	if (with_tpm && floor_tpm_start(&tpm) < 0) {
+		fputs("cuse_floor: libtpms failed to start a TPM\n", stderr);
+		return 1;
 	}
 	snprintf(devname, sizeof(devname), "DEVNAME=%s", argv[1]);
 	return cuse_lowlevel_main(strcmp(argv[2], "st") ? 2 : 3, fuse_argv,
-				  &ci, &floor_ops, NULL);
+				  &ci, &floor_ops, with_tpm ? &tpm : NULL);
 }

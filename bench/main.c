@@ -26,7 +26,7 @@ static void usage(void)
 	      "       bench busy /dev/NAME\n"
 	      "       bench ping /dev/NAME...\n"
 	      "       bench floor\n"
-	      "       bench loop /dev/NAME N [poll]\n"
+	      "       bench loop /dev/NAME|unix:SOCKET N [poll]\n"
 	      "       bench exec LABEL RUNS -- COMMAND...\n"
 	      "       bench rmcmp LABEL=TCTI... | LABEL=direct:/dev/NAME\n"
 	      "BENCH_SCALE=F multiplies every iteration count (default 1).\n",
@@ -160,9 +160,9 @@ static int cmd_ping(int argc, char **argv)
 }
 
 /*
- * bench loop /dev/NAME N [poll]: N GetRandom(32) through the device, blocking
- * or O_NONBLOCK + poll, untimed: a known number of commands for strace -c
- * or perf to count over.
+ * bench loop /dev/NAME|unix:SOCKET N [poll]: N GetRandom(32) through the
+ * device (blocking or O_NONBLOCK + poll) or a socket data channel, untimed:
+ * a known number of commands for strace -c, perf or callgrind to count over.
  */
 static int cmd_loop(int argc, char **argv)
 {
@@ -173,9 +173,11 @@ static int cmd_loop(int argc, char **argv)
 	int rc = 0;
 
 	if (argc < 3 || argc > 4)
-		die("usage: bench loop /dev/NAME N [poll]");
+		die("usage: bench loop /dev/NAME|unix:SOCKET N [poll]");
 	n = (unsigned)atoi(argv[2]);
-	if (device_open(&t, argv[1], argc == 4 && strcmp(argv[3], "poll") == 0) < 0)
+	if (strncmp(argv[1], "unix:", 5) == 0 ? socket_open(&t, argv[1]) < 0
+	    : device_open(&t, argv[1],
+			  argc == 4 && strcmp(argv[3], "poll") == 0) < 0)
 		return 1;
 	len = tpm2_get_random(cmd, 32);
 	for (i = 0; i < n && !rc; i++)

@@ -192,14 +192,21 @@ startup_common() { # ENV
 
 # ---- inside the VM ---------------------------------------------------------
 
-# The floor devices (bench/cuse_floor.c), one per libfuse loop; sets
-# floor_paths to their paths for "bench run" and floor_pids.
+# The floor devices (bench/cuse_floor.c): one per libfuse loop, and the
+# multi-threaded one with libtpms inside ("tpm": the least a CUSE TPM can
+# be); sets floor_paths to their paths for "bench run" and floor_pids.
 start_floors() {
 	local loop pid i
 	floor_paths=()
 	floor_pids=()
-	for loop in st mt; do
-		"$floor" "floor-$loop" "$loop" &
+	for loop in st mt tpm; do
+		if [[ $loop == tpm ]]; then
+			rm -rf /tmp/bench-floor-tpm
+			mkdir -p /tmp/bench-floor-tpm
+			"$floor" floor-tpm mt tpm /tmp/bench-floor-tpm &
+		else
+			"$floor" "floor-$loop" "$loop" &
+		fi
 		pid=$!
 		for ((i = 0; i < 200; i++)); do
 			[[ -e /dev/floor-$loop ]] && break
@@ -381,6 +388,7 @@ host() {
 	host_load before >>"$raw"
 	workload_rounds host
 	startup_common host
+	measure "host: instructions per command" bench/insns.sh "$bench" "$daemon" "$golden"
 	progress "booting the VM"
 	VM_OUT=$out/vm tests/vm/vm.sh run --timeout 1500 --mem 2048 \
 		--env "BUILD=$BUILD" --env "BENCH_SCALE=${BENCH_SCALE:-1}" \
