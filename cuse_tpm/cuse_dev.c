@@ -343,15 +343,38 @@ static void run_command(struct cuse_opener *o, const uint8_t *cmd, size_t size)
 }
 
 /*
+ * Runs an O_NONBLOCK write's command before the write returns if it is one
+ * that never takes long and the TPM is free: then no timer need be armed
+ * for it (two timerfd_settime() a command, which cost a guest with an
+ * emulated timer more than the command).  False if it did not run.
+ */
+static bool run_quick_command(struct cuse_opener *o, const uint8_t *cmd,
+			      size_t size)
+{
+	uint8_t resp[VTPM_IO_MAX];
+	int n;
+
+	if (o->space)
+		return false; /* the RM node's commands run side by side */
+	n = vtpm_execute_quick(o->dev->vtpm, cmd, (uint32_t)size, resp,
+			       sizeof(resp));
+	if (n < 0)
+		return false;
+	on_response(o, resp, (uint32_t)n);
+	return true;
+}
+
+/*
  * A blocking write runs its command before it returns, as /dev/tpm0's does:
  * the read that follows finds the response and only copies it, so one
  * thread at a time works on a command and none waits for another.  An
- * O_NONBLOCK write must not wait for a command that may take seconds: it is
- * held for CUSE_NONBLOCK_HOLD_US at most (see answer_held_writes()), and a
- * longer command runs on this thread after the write returns, while the
- * client polls.  fi->flags are the file's flags at this very write: the
- * kernel sends them with every FUSE_WRITE and FUSE_READ, fcntl(F_SETFL)
- * changes included.
+ * O_NONBLOCK write must not wait for a command that may take seconds: a
+ * quick one runs at once when the TPM is free (run_quick_command()), any
+ * other is held for CUSE_NONBLOCK_HOLD_US at most (see
+ * answer_held_writes()), and a longer command runs on this thread after the
+ * write returns, while the client polls.  fi->flags are the file's flags at
+ * this very write: the kernel sends them with every FUSE_WRITE and
+ * FUSE_READ, fcntl(F_SETFL) changes included.
  */
 void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
@@ -359,7 +382,7 @@ void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 	struct cuse_opener *o = cuse_opener_of(fi);
 	struct cuse_dev *d = o->dev;
 	uint8_t cmd[VTPM_IO_MAX];
-	bool hold;
+	bool nonblock = fi->flags & O_NONBLOCK, hold;
 	int err;
 
 	(void)off;
@@ -383,8 +406,21 @@ void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 	if (!d->rm)
 		d->data_owner = o;
 	o->cmd_pending = true;
+	pthread_mutex_unlock(&d->lock);
+
+	/* the writer holds the file open: no RELEASE until we answer */
+	if (!nonblock) {
+		run_command(o, (const uint8_t *)buf, size);
+		fuse_reply_write(req, size);
+		return;
+	}
+	if (run_quick_command(o, (const uint8_t *)buf, size)) {
+		fuse_reply_write(req, size);
+		return;
+	}
 	/* one held write at a time: another is answered at once */
-	hold = (fi->flags & O_NONBLOCK) && d->timer_running && !d->held_write;
+	pthread_mutex_lock(&d->lock);
+	hold = d->timer_running && !d->held_write;
 	if (hold) {
 		d->held_write = req;
 		d->held_size = size;
@@ -392,13 +428,6 @@ void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		set_timer(d, CUSE_NONBLOCK_HOLD_US);
 	}
 	pthread_mutex_unlock(&d->lock);
-
-	if (!(fi->flags & O_NONBLOCK)) {
-		/* the writer holds the file open: no RELEASE until we answer */
-		run_command(o, (const uint8_t *)buf, size);
-		fuse_reply_write(req, size);
-		return;
-	}
 	/* the request's buffer is libfuse's once the write is answered */
 	memcpy(cmd, buf, size);
 	if (!hold)

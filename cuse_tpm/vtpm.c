@@ -181,6 +181,72 @@ int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 	return n;
 }
 
+/*
+ * TPM 2.0 commands whose cost is a hash, a symmetric operation or an NV
+ * write at most (TPM2_CC_*).  Sorted.
+ */
+static const uint16_t quick_commands[] = {
+	0x134, /* NV_Increment */
+	0x136, /* NV_Extend */
+	0x137, /* NV_Write */
+	0x13c, /* PCR_Event */
+	0x13e, /* SequenceComplete */
+	0x146, /* StirRandom */
+	0x14e, /* NV_Read */
+	0x15c, /* SequenceUpdate */
+	0x161, /* ContextLoad */
+	0x162, /* ContextSave */
+	0x165, /* FlushContext */
+	0x169, /* NV_ReadPublic */
+	0x173, /* ReadPublic */
+	0x17a, /* GetCapability */
+	0x17b, /* GetRandom */
+	0x17c, /* GetTestResult */
+	0x17d, /* Hash */
+	0x17e, /* PCR_Read */
+	0x17f, /* PolicyPCR */
+	0x180, /* PolicyRestart */
+	0x181, /* ReadClock */
+	0x182, /* PCR_Extend */
+	0x185, /* EventSequenceComplete */
+	0x186, /* HashSequenceStart */
+	0x189, /* PolicyGetDigest */
+	0x18a, /* TestParms */
+};
+
+static int compare_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+static bool is_quick(const struct vtpm *v, const uint8_t *cmd, uint32_t len)
+{
+	uint32_t code;
+	uint16_t key;
+
+	if (!v->cfg.tpm2 || len < TPM_HEADER_SIZE)
+		return false;
+	code = tpm_header_code(cmd);
+	if (code > 0xffff)
+		return false;
+	key = (uint16_t)code;
+	return bsearch(&key, quick_commands,
+		       sizeof(quick_commands) / sizeof(quick_commands[0]),
+		       sizeof(quick_commands[0]), compare_u16) != NULL;
+}
+
+int vtpm_execute_quick(struct vtpm *v, const uint8_t *cmd, uint32_t len,
+		       uint8_t *resp, uint32_t resp_size)
+{
+	int n;
+
+	if (!is_quick(v, cmd, len) || pthread_mutex_trylock(&v->tpm) != 0)
+		return -EAGAIN;
+	n = execute(v, cmd, len, resp, resp_size);
+	tpm_unlock_publishing(v);
+	return n;
+}
+
 void vtpm_exclusive(struct vtpm *v, vtpm_exclusive_fn fn, void *ctx)
 {
 	struct vtpm_exclusive x = { .v = v };

@@ -59,6 +59,15 @@ ptm_res vtpm_boot(struct vtpm *v);
  */
 int vtpm_execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 		 uint8_t *resp, uint32_t resp_size);
+/*
+ * The same, but only for a TPM 2.0 command that never takes long (no key
+ * generation, no asymmetric cryptography: GetRandom, PCR_Extend, NV_Write,
+ * Hash, ...) and only if the TPM is free at once; -EAGAIN otherwise, and
+ * nothing ran.  For a client that must not wait (O_NONBLOCK), run where no
+ * timer can be armed for it.
+ */
+int vtpm_execute_quick(struct vtpm *v, const uint8_t *cmd, uint32_t len,
+		       uint8_t *resp, uint32_t resp_size);
 uint32_t vtpm_max_command(struct vtpm *v);
 
 /*

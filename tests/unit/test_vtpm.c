@@ -7,6 +7,7 @@
 #include "tpm2.h"
 #include "vtpm.h"
 
+#include <errno.h>
 #include <libtpms/tpm_error.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -744,6 +745,39 @@ static void lock_storage_waits_without_the_tpm(void)
 	finish(&f);
 }
 
+/* Inside vtpm_exclusive(): the TPM is taken, a quick command must not wait. */
+static void quick_while_held(struct vtpm_exclusive *x, void *ctx)
+{
+	uint8_t cmd[TPM2_CMD_MAX], resp[VTPM_IO_MAX];
+
+	*(int *)ctx = vtpm_execute_quick(x->v, cmd, (uint32_t)tpm2_get_random(cmd, 8),
+					 resp, sizeof(resp));
+}
+
+static void quick_commands_never_wait(void)
+{
+	static struct fixture f;
+	uint8_t cmd[TPM2_CMD_MAX], resp[VTPM_IO_MAX];
+	int n = 0;
+
+	CHECK(start(&f, NULL));
+	CHECK_EQ(powered(f.v), 0);
+	/* GetRandom runs, and answers as vtpm_execute() would */
+	n = vtpm_execute_quick(f.v, cmd, (uint32_t)tpm2_get_random(cmd, 8), resp,
+			       sizeof(resp));
+	CHECK_EQ(n, 10 + 2 + 8);
+	CHECK_EQ(tpm_header_code(resp), 0);
+	/* key generation is never quick: nothing runs */
+	CHECK_EQ(vtpm_execute_quick(f.v, cmd,
+				    (uint32_t)tpm2_create_primary(cmd, TPM2_KEY_ECC_P256),
+				    resp, sizeof(resp)),
+		 -EAGAIN);
+	/* neither is a command while the TPM is taken */
+	vtpm_exclusive(f.v, quick_while_held, &n);
+	CHECK_EQ(n, -EAGAIN);
+	finish(&f);
+}
+
 static void shutdown_asks_to_exit(void)
 {
 	static struct fixture f;
@@ -765,4 +799,5 @@ CHECK_MAIN(TEST(commands_need_init), TEST(locality_rules),
 	   TEST(handed_over_state_left_alone),
 	   TEST(incoming_refused_blob_leaves_lock),
 	   TEST(unsaved_state_not_forced_on_lock_holder),
-	   TEST(lock_storage_waits_without_the_tpm), TEST(shutdown_asks_to_exit))
+	   TEST(lock_storage_waits_without_the_tpm),
+	   TEST(quick_commands_never_wait), TEST(shutdown_asks_to_exit))
