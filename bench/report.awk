@@ -354,6 +354,7 @@ function print_startup(    k, item, d, c) {
 	section("2. Start-up (median of " runs " runs, ms)")
 	printf "%-52s %-4s %12s %14s %10s %10s\n", "", "env", "fresh state", "existing state", "CPU fresh", "CPU exist"
 	startup_row("cuse_tpm: exec -> first GetRandom through the device", "vm", "daemon")
+	startup_row("the same with --rm-node off (one CUSE node)", "vm", "daemon-rm-off")
 	startup_row("cuse_tpm socket: exec -> first GetRandom", "vm", "socket")
 	startup_row("cuse_tpm socket: exec -> first GetRandom", "host", "socket")
 	startup_row("swtpm socket: exec -> first GetRandom", "vm", "swtpm")

@@ -258,6 +258,11 @@ startup_daemon() {
 		"$dir" "/tmp/$name.pid" "$runs" -- \
 		"$daemon" -n "$name" --tpmstate "dir=$dir" --pid "file=/tmp/$name.pid" \
 		--flags "$flags"
+	# the same without the resource-managed node: what the second node costs
+	measure "vm: daemon start-up, no RM node" "$bench" startup daemon-rm-off \
+		"/dev/$name" "$dir" "/tmp/$name.pid" "$runs" -- \
+		"$daemon" -n "$name" --tpmstate "dir=$dir" --pid "file=/tmp/$name.pid" \
+		--flags "$flags" --rm-node off
 	rm -rf "$dir"
 }
 
