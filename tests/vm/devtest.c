@@ -272,6 +272,31 @@ static void nonblocking_and_poll(void)
 	close(fd);
 }
 
+/*
+ * A quick command (no key generation) with the TPM free: the O_NONBLOCK
+ * write returns with the response already there, so the first poll() finds
+ * it and no notification is needed.
+ */
+static void nonblocking_quick_command_ready_at_write(void)
+{
+	uint8_t cmd[TPM2_CMD_MAX], resp[4096];
+	size_t len = tpm2_get_random(cmd, 16);
+	struct pollfd p;
+	int fd = open_dev(O_NONBLOCK), i;
+
+	CHECK(fd >= 0);
+	p.fd = fd;
+	p.events = POLLIN;
+	for (i = 0; i < 20; i++) {
+		CHECK_EQ(write(fd, cmd, len), (ssize_t)len);
+		CHECK_EQ(poll(&p, 1, 0), 1);
+		CHECK(p.revents & POLLIN);
+		CHECK_EQ(read(fd, resp, sizeof(resp)), 10 + 2 + 16);
+		CHECK_EQ(tpm2_rc(resp), 0);
+	}
+	close(fd);
+}
+
 static void second_opener_controls_but_cannot_write(void)
 {
 	uint8_t cmd[TPM2_CMD_MAX], resp[4096];
@@ -615,6 +640,7 @@ static void stop_and_init_power_cycle(void)
 CHECK_MAIN_AFTER(close_leftovers, TEST(ioctls_before_init), TEST(command_before_init_fails_cleanly),
 	   TEST(locality_sticks), TEST(read_write_like_tpm0),
 	   TEST(malformed_commands_are_refused), TEST(nonblocking_and_poll),
+	   TEST(nonblocking_quick_command_ready_at_write),
 	   TEST(second_opener_controls_but_cannot_write),
 	   TEST(nothing_leaks_to_the_next_opener),
 	   TEST(control_while_busy_then_cancel),
