@@ -66,10 +66,11 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The daemon's resident set in KiB, or -1. */
-static long daemon_rss_kb(void)
+/* A number of the daemon's /proc/PID/status ("VmRSS:", "Threads:"), or -1. */
+static long daemon_status(const char *key)
 {
 	char path[64], line[256];
+	size_t n = strlen(key);
 	long v = -1;
 	FILE *f;
 
@@ -79,28 +80,8 @@ static long daemon_rss_kb(void)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6)) {
-			v = strtol(line + 6, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
-static long daemon_threads(void)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status",
-		 env_long("VTPM_PID", 0));
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "Threads:", 8)) {
-			v = strtol(line + 8, NULL, 10);
+		if (!strncmp(line, key, n)) {
+			v = strtol(line + n, NULL, 10);
 			break;
 		}
 	fclose(f);
@@ -254,7 +235,7 @@ static void parked_transfers_stay_bounded(void)
 	CHECK_EQ(fill_nv(owner), 0);
 	idle_p99 = owner_p99(owner);
 	CHECK(idle_p99 > 0);
-	rss0 = daemon_rss_kb();
+	rss0 = daemon_status("VmRSS:");
 	for (i = 0; i < n; i++) {
 		fd = open(dev(), O_RDWR);
 		if (fd < 0)
@@ -270,7 +251,7 @@ static void parked_transfers_stay_bounded(void)
 		else
 			odd++;
 	}
-	rss1 = daemon_rss_kb();
+	rss1 = daemon_status("VmRSS:");
 	loaded = owner_p99(owner);
 	printf("# %ld openers: %ld SET (512 KiB each) and %ld GET (permanent "
 	       "blob, first chunk read) transfers parked, %ld refused, %ld other errors; daemon RSS %ld -> %ld "
@@ -285,7 +266,7 @@ static void parked_transfers_stay_bounded(void)
 	/* generous: parked transfers hold no thread, the owner goes on */
 	CHECK(loaded > 0 && loaded < 10 * idle_p99 + 0.25);
 	close_leftovers();
-	rss2 = daemon_rss_kb();
+	rss2 = daemon_status("VmRSS:");
 	printf("# after the openers closed: RSS %ld KiB\n", rss2);
 	/* the budget came back: a transfer parks again */
 	fd = open(dev(), O_RDWR);
@@ -361,7 +342,7 @@ static void non_owner_writers_wait_for_nothing(void)
 {
 	static struct writer w[NON_OWNERS];
 	static double lat[NON_OWNERS * NON_OWNER_WRITES];
-	long threads0 = daemon_threads(), threads1;
+	long threads0 = daemon_status("Threads:"), threads1;
 	int i, busy = 0, other = 0;
 	uint8_t cmd[TPM2_CMD_MAX];
 	double loaded = -1, idle_median, median;
@@ -384,7 +365,7 @@ static void non_owner_writers_wait_for_nothing(void)
 	run_writers(w, NON_OWNER_WRITES, lat, &busy, &other, &loaded);
 	for (i = 0; i < NON_OWNERS; i++)
 		close(w[i].fd);
-	threads1 = daemon_threads();
+	threads1 = daemon_status("Threads:");
 	qsort(lat, NON_OWNERS * NON_OWNER_WRITES, sizeof(lat[0]), cmp_double);
 	median = lat[NON_OWNERS * NON_OWNER_WRITES / 2];
 	printf("# %d non-owner writers: %d EBUSY, %d other; write median %.2f "
