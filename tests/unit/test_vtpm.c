@@ -93,10 +93,9 @@ static void count_exit(void *ctx)
 
 static void finish(struct fixture *f);
 
-static struct vtpm *start(struct fixture *f, const char *dir)
+static struct vtpm *start_with(struct fixture *f, const char *dir,
+			       const struct vtpm_config *cfg)
 {
-	struct vtpm_config cfg = { .tpm2 = true, .lock = true };
-
 	if (live)
 		finish(live);
 	live = f;
@@ -110,8 +109,15 @@ static struct vtpm *start(struct fixture *f, const char *dir)
 	}
 	if (store_open(&f->store, f->dir, 0600, true, false) < 0)
 		abort();
-	f->v = vtpm_new(&cfg, f->store, count_exit, NULL);
+	f->v = vtpm_new(cfg, f->store, count_exit, NULL);
 	return f->v;
+}
+
+static struct vtpm *start(struct fixture *f, const char *dir)
+{
+	const struct vtpm_config cfg = { .tpm2 = true, .lock = true };
+
+	return start_with(f, dir, &cfg);
 }
 
 static void finish(struct fixture *f)
@@ -129,6 +135,28 @@ static uint32_t powered(struct vtpm *v)
 	if (vtpm_init(v, 0))
 		return ~0u;
 	return transact(v, cmd, tpm2_startup(cmd, TPM2_SU_CLEAR), &r);
+}
+
+/* A migration source (--migration release-lock-outgoing), powered on. */
+static bool start_outgoing(struct fixture *f)
+{
+	const struct vtpm_config cfg = { .tpm2 = true, .lock = true,
+					 .release_lock_outgoing = true };
+
+	return start_with(f, NULL, &cfg) && powered(f->v) == 0;
+}
+
+/* The savestate blob goes out: the source lets go of the state. */
+static bool hand_over(struct fixture *f)
+{
+	uint32_t len, flags;
+	uint8_t *blob;
+
+	if (vtpm_get_stateblob(f->v, PTM_BLOB_TYPE_SAVESTATE, 0, &blob, &len,
+			       &flags))
+		return false;
+	free(blob);
+	return true;
 }
 
 static void commands_need_init(void)
@@ -481,17 +509,11 @@ static int other_process_locks(const char *dir)
 /* --migration release-lock-outgoing: the savestate blob frees the lock. */
 static void release_lock_outgoing(void)
 {
-	struct vtpm_config cfg = { .tpm2 = true, .lock = true,
-				   .release_lock_outgoing = true };
 	static struct fixture f;
 	uint8_t *blob;
 	uint32_t len, flags;
 
-	CHECK(start(&f, NULL));
-	vtpm_free(f.v);
-	f.v = vtpm_new(&cfg, f.store, count_exit, NULL);
-	CHECK(f.v);
-	CHECK_EQ(powered(f.v), 0);
+	CHECK(start_outgoing(&f));
 	CHECK_EQ(other_process_locks(f.dir), 1);
 	CHECK_EQ(vtpm_get_stateblob(f.v, PTM_BLOB_TYPE_PERMANENT, 0, &blob, &len,
 				    &flags),
@@ -582,25 +604,15 @@ static uint8_t *slurp(const char *dir, const char *name, size_t *len)
  */
 static void handed_over_state_left_alone(void)
 {
-	struct vtpm_config cfg = { .tpm2 = true, .lock = true,
-				   .release_lock_outgoing = true };
 	static struct fixture f;
 	static struct store *dest;
-	uint8_t *blob, *before, *after, *volatile_file;
+	uint8_t *before, *after, *volatile_file;
 	size_t before_len, after_len, volatile_len;
-	uint32_t len, flags;
 	ptm_res stored;
 	int same;
 
-	CHECK(start(&f, NULL));
-	vtpm_free(f.v);
-	f.v = vtpm_new(&cfg, f.store, count_exit, NULL);
-	CHECK(f.v);
-	CHECK_EQ(powered(f.v), 0);
-	CHECK_EQ(vtpm_get_stateblob(f.v, PTM_BLOB_TYPE_SAVESTATE, 0, &blob, &len,
-				    &flags),
-		 0);
-	free(blob);
+	CHECK(start_outgoing(&f));
+	CHECK(hand_over(&f));
 	/* the destination: an open file description of its own, locked */
 	CHECK_EQ(store_open(&dest, f.dir, 0600, true, false), 0);
 	if (store_lock(dest, 0) < 0) {
@@ -631,25 +643,15 @@ static void handed_over_state_left_alone(void)
  */
 static void unsaved_state_not_forced_on_lock_holder(void)
 {
-	struct vtpm_config cfg = { .tpm2 = true, .lock = true,
-				   .release_lock_outgoing = true };
 	static const uint8_t stale[] = "state a failed write left in memory";
 	static struct fixture f;
 	static struct store *dest;
-	uint8_t *blob, *before, *after;
+	uint8_t *before, *after;
 	size_t before_len, after_len;
-	uint32_t len, flags;
 	int same;
 
-	CHECK(start(&f, NULL));
-	vtpm_free(f.v);
-	f.v = vtpm_new(&cfg, f.store, count_exit, NULL);
-	CHECK(f.v);
-	CHECK_EQ(powered(f.v), 0);
-	CHECK_EQ(vtpm_get_stateblob(f.v, PTM_BLOB_TYPE_SAVESTATE, 0, &blob, &len,
-				    &flags),
-		 0);
-	free(blob);
+	CHECK(start_outgoing(&f));
+	CHECK(hand_over(&f));
 	CHECK(!store_locked(f.store));
 	/* as tpmlib.c keeps it after a failed write */
 	CHECK_EQ(store_keep_unsaved(f.store, STORE_PERMALL, stale,
@@ -703,26 +705,15 @@ static void *wait_for_lock(void *arg)
 
 static void lock_storage_waits_without_the_tpm(void)
 {
-	struct vtpm_config cfg = { .tpm2 = true, .lock = true,
-				   .release_lock_outgoing = true };
 	static struct fixture f;
 	static struct store *dest;
 	static struct lock_waiter w = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	static struct background b;
 	struct timespec wait_for;
-	uint32_t len, flags;
-	uint8_t *blob;
 	int i;
 
-	CHECK(start(&f, NULL));
-	vtpm_free(f.v);
-	f.v = vtpm_new(&cfg, f.store, count_exit, NULL);
-	CHECK(f.v);
-	CHECK_EQ(powered(f.v), 0);
-	CHECK_EQ(vtpm_get_stateblob(f.v, PTM_BLOB_TYPE_SAVESTATE, 0, &blob, &len,
-				    &flags),
-		 0);
-	free(blob);
+	CHECK(start_outgoing(&f));
+	CHECK(hand_over(&f));
 	CHECK_EQ(store_open(&dest, f.dir, 0600, true, false), 0);
 	CHECK_EQ(store_lock(dest, 0), 0);
 	w.v = f.v;
