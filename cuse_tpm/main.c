@@ -420,6 +420,16 @@ static int serve(struct daemon *d)
 	/* before any thread starts: Landlock binds this thread's children */
 	if (confine_files(d) < 0)
 		goto out;
+	/*
+	 * From here on only the allow-listed calls, before the TPM boots: the
+	 * state files are parsed confined, and the heap libseccomp used to
+	 * build the filter (some 110 KiB, freed) is what libtpms' start-up
+	 * allocations reuse, instead of staying resident beside them.
+	 */
+	if (sandbox_filter_syscalls(o->seccomp, err, sizeof(err)) < 0) {
+		report_failure(d, "%s", err);
+		goto out;
+	}
 	d->vtpm = vtpm_new(&o->tpm, d->store, on_tpm_exit, d);
 	if (!d->vtpm) {
 		report_failure(d, "cannot start the TPM: %s", strerror(errno));
@@ -433,11 +443,6 @@ static int serve(struct daemon *d)
 	}
 	if (d->srv && server_start(d->srv, d->vtpm, on_tpm_exit, d) < 0) {
 		report_failure(d, "cannot start the socket threads");
-		goto out;
-	}
-	/* start-up is over: from here on only the allow-listed calls */
-	if (sandbox_filter_syscalls(o->seccomp, err, sizeof(err)) < 0) {
-		report_failure(d, "%s", err);
 		goto out;
 	}
 	if (!d->dev) {
