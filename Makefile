@@ -14,12 +14,15 @@ INCLUDEDIR ?= $(PREFIX)/include
 BUILD ?= build
 VERSION := 0.1.0
 
-PKGS := fuse3 libtpms libcrypto libseccomp
+PKGS := fuse3 libtpms libcrypto
+# only the build's seccomp policy compiler links libseccomp
+SECCOMP_LIBS = $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes
 CFLAGS ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -Iinclude -Icuse_tpm -Icuse_tpm_ioctl -Itests/lib -DCUSE_TPM_VERSION='"$(VERSION)"'
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Icuse_tpm -Icuse_tpm_ioctl -Itests/lib -I$(BUILD)/gen \
+	-DCUSE_TPM_VERSION='"$(VERSION)"'
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN) \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
@@ -66,6 +69,17 @@ all: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl \
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# The seccomp allow-list, compiled to BPF by libseccomp at build time
+# (cuse_tpm/seccomp_policy.c); sandbox.c includes the programs.
+$(BUILD)/gen/seccomp_policy: cuse_tpm/seccomp_policy.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(SECCOMP_LIBS)
+
+$(BUILD)/gen/seccomp_filter.h: $(BUILD)/gen/seccomp_policy
+	$< $@
+
+$(BUILD)/obj/cuse_tpm/sandbox.o $(BUILD)/fuzz/obj/cuse_tpm/sandbox.o: $(BUILD)/gen/seccomp_filter.h
 
 $(BUILD)/cuse_tpm: $(DAEMON_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
@@ -115,12 +129,12 @@ asan:
 		$(BUILD)/asan/cuse_tpm $(BUILD)/asan/tests/devtest \
 		$(UNIT_TESTS:%=$(BUILD)/asan/tests/%)
 
-lint: lint-extra
+lint: lint-extra $(BUILD)/gen/seccomp_filter.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --suppress=variableScope \
-		-Iinclude -Icuse_tpm -Icuse_tpm_ioctl -Itests/lib \
+		-Iinclude -Icuse_tpm -Icuse_tpm_ioctl -Itests/lib -I$(BUILD)/gen \
 		cuse_tpm cuse_tpm_ioctl tests/unit tests/vm tests/lib
-	clang-tidy --quiet $(DAEMON_SRCS) $(TOOL_CLI_SRCS) $(TESTLIB_SRCS) tests/unit/*.c \
+	clang-tidy --quiet $(DAEMON_SRCS) cuse_tpm/seccomp_policy.c $(TOOL_CLI_SRCS) $(TESTLIB_SRCS) tests/unit/*.c \
 		tests/vm/devtest.c tests/vm/loadtest.c tests/vm/hostiletest.c -- $(CPPFLAGS) -std=gnu11 \
 		$(shell pkg-config --cflags $(PKGS))
 

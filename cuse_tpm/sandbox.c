@@ -2,12 +2,14 @@
 #include "sandbox.h"
 
 #include "log.h"
+#include "seccomp_filter.h" /* generated from seccomp_policy.c */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/landlock.h>
+#include <linux/seccomp.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -156,155 +158,46 @@ fail:
 /* ---- seccomp ------------------------------------------------------------ */
 
 /*
- * What libfuse, libtpms, OpenSSL, glibc and our threads call once start-up
- * is over: no exec, no new files outside the normal I/O, no mounts, no
- * identity changes, no ptrace.  Names the running kernel or libseccomp do
- * not know are skipped.
+ * The allow-list comes compiled (seccomp_policy.c, at build time): one
+ * seccomp() call installs it on every thread, TSYNC reaching those that
+ * run already.
  */
-static const char *const allowed[] = {
-	/* memory and threads */
-	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise",
-	"futex", "set_robust_list", "get_robust_list", "rseq",
-	"sched_yield", "sched_getaffinity", "getcpu", "membarrier",
-	"exit", "exit_group", "gettid", "getpid", "tgkill", "tkill",
-	/* signals */
-	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait",
-	"rt_sigsuspend", "sigaltstack", "restart_syscall",
-	/* time */
-	"clock_gettime", "clock_getres", "gettimeofday", "time",
-	"nanosleep", "clock_nanosleep", "timerfd_settime",
-	/* files: the state directory, the log, the node */
-	"read", "write", "readv", "writev", "pread64", "pwrite64",
-	"lseek", "close", "open", "openat", "fstat", "stat", "lstat",
-	"newfstatat", "statx", "fcntl", "flock", "fsync", "fdatasync",
-	"ftruncate", "unlink", "unlinkat", "rename", "renameat", "renameat2",
-	"getdents64", "readlink", "readlinkat", "access", "faccessat",
-	"faccessat2", "umask", "fstatfs", "statfs", "getcwd", "dup", "dup2",
-	"dup3", "ioctl", "getrandom",
-	/* libfuse's loop (splice when the kernel offers it) */
-	"poll", "ppoll", "select", "pselect6", "splice", "pipe", "pipe2",
-	"vmsplice", "tee", "epoll_create1", "epoll_ctl", "epoll_wait",
-	"epoll_pwait",
-	/* the sockets, syslog and sd_notify */
-	"accept", "accept4", "recvfrom", "recvmsg", "sendto", "sendmsg",
-	"shutdown", "connect", "getsockopt", "setsockopt",
-	"getsockname", "getpeername",
-	/* who we are (glibc and libraries ask) */
-	"getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
-	"getgroups", "uname", "sysinfo", "prctl", "getrlimit", "prlimit64",
-	"getpriority",
-};
-
-/* What only sanitizer builds call: leak checks ptrace the threads. */
-static const char *const allowed_sanitized[] = {
-	"clone", "clone3", "fork", "vfork", "wait4", "waitid", "ptrace", "getdents",
-	"execve", "kill", "getppid", "setrlimit", "sched_getparam",
-	"sched_getscheduler", "process_vm_readv",
-};
-
-static int seccomp_allow_names(scmp_filter_ctx ctx, const char *const *names,
-			       size_t n, char *err, size_t errlen)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		int nr = seccomp_syscall_resolve_name(names[i]);
-		int rc;
-
-		if (nr == __NR_SCMP_ERROR)
-			continue;
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-		if (rc < 0 && rc != -EEXIST)
-			return fail_with(err, errlen, "seccomp: %s: %s",
-					 names[i], strerror(-rc));
-	}
-	return 0;
-}
-
-/*
- * New sockets are local only (syslog, sd_notify): the TCP listeners are
- * bound before the filter, and accept() needs no socket().
- */
-static int seccomp_allow_local_sockets(scmp_filter_ctx ctx)
-{
-	/* spelt out: SCMP_A0() leaves datum_b to the compiler */
-	const struct scmp_arg_cmp unix_only = {
-		.arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0
-	};
-
-	return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				      &unix_only);
-}
-
-/*
- * Threads yes, processes no: clone() only with CLONE_THREAD, and clone3()
- * (whose flags a filter cannot see) fails with ENOSYS, so glibc falls back
- * to clone().
- */
-static int seccomp_allow_threads(scmp_filter_ctx ctx)
-{
-	int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				  SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD,
-					  CLONE_THREAD));
-
-	if (rc < 0)
-		return rc;
-	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-}
-
 int sandbox_filter_syscalls(enum seccomp_action action, char *err,
 			    size_t errlen)
 {
-	scmp_filter_ctx ctx;
-	int rc;
+	const struct sock_filter *insns = seccomp_filter_kill;
+	size_t n = sizeof(seccomp_filter_kill) / sizeof(seccomp_filter_kill[0]);
+	struct sock_fprog prog;
+	long rc;
 
 	if (action == SECCOMP_NONE) {
 		log_debug("seccomp: off (--seccomp action=none)");
 		return 0;
 	}
-	ctx = seccomp_init(action == SECCOMP_LOG ? SCMP_ACT_LOG
-						  : SCMP_ACT_KILL_PROCESS);
-	if (!ctx)
-		return fail_with(err, errlen, "seccomp: cannot set up a filter "
-				 "(is seccomp() itself forbidden, e.g. by a "
-				 "systemd SystemCallFilter=?)");
-	/* libseccomp sets no_new_privs itself (SCMP_FLTATR_CTL_NNP) */
-	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-	if (rc < 0) {
-		fail_with(err, errlen, "seccomp: %s", strerror(-rc));
-		goto fail;
+	if (action == SECCOMP_LOG) {
+		insns = seccomp_filter_log;
+		n = sizeof(seccomp_filter_log) / sizeof(seccomp_filter_log[0]);
 	}
-	if (seccomp_allow_names(ctx, allowed, sizeof(allowed) / sizeof(allowed[0]),
-				err, errlen) < 0)
-		goto fail;
-	rc = seccomp_allow_local_sockets(ctx);
-	if (rc < 0) {
-		fail_with(err, errlen, "seccomp: socket: %s", strerror(-rc));
-		goto fail;
-	}
-	if (SANDBOX_SANITIZED)
-		rc = seccomp_allow_names(ctx, allowed_sanitized,
-					 sizeof(allowed_sanitized) /
-						 sizeof(allowed_sanitized[0]),
-					 err, errlen);
-	else
-		rc = seccomp_allow_threads(ctx);
-	if (rc < 0) {
-		if (!SANDBOX_SANITIZED)
-			fail_with(err, errlen, "seccomp: clone: %s", strerror(-rc));
-		goto fail;
-	}
-	rc = seccomp_load(ctx);
-	if (rc < 0) {
-		fail_with(err, errlen, "seccomp: cannot install the filter: %s",
-			  strerror(-rc));
-		goto fail;
-	}
-	seccomp_release(ctx);
+	prog.len = (unsigned short)n;
+	/* the kernel only reads the program: the cast drops a const */
+	prog.filter = (struct sock_filter *)insns;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return fail_with(err, errlen, "seccomp: no_new_privs: %s",
+				 strerror(errno));
+	rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		     SECCOMP_FILTER_FLAG_TSYNC, &prog);
+	if (rc > 0)
+		return fail_with(err, errlen, "seccomp: thread %ld cannot take "
+				 "the filter", rc);
+	if (rc < 0)
+		return fail_with(err, errlen, "seccomp: cannot install the "
+				 "filter: %s%s", strerror(errno),
+				 errno == EPERM || errno == ENOSYS ||
+						 errno == EINVAL
+					 ? " (is seccomp() itself forbidden, "
+					   "e.g. by a systemd SystemCallFilter=?)"
+					 : "");
 	log_debug("seccomp: allow-list installed (others %s)",
 		  action == SECCOMP_LOG ? "logged" : "kill the process");
 	return 0;
-fail:
-	seccomp_release(ctx);
-	return -1;
 }

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -118,6 +119,59 @@ static int status_child(void)
 	return seccomp == 2 && nnp == 1 ? 0 : 4;
 }
 
+static int wait_pipe[2];
+
+/* Waits until told, then makes the call outside the list. */
+static void *call_forbidden_later(void *arg)
+{
+	char c;
+
+	(void)arg;
+	if (read(wait_pipe[0], &c, 1) == 1)
+		syscall(FORBIDDEN, 0);
+	return NULL;
+}
+
+/* A thread that runs before the filter goes on is bound by it too. */
+static int running_thread_child(void)
+{
+	char err[256];
+	pthread_t t;
+
+	if (pipe(wait_pipe) < 0 ||
+	    pthread_create(&t, NULL, call_forbidden_later, NULL) != 0)
+		return 3;
+	if (sandbox_filter_syscalls(SECCOMP_KILL, err, sizeof(err)) < 0)
+		return 2;
+	if (write(wait_pipe[1], "x", 1) != 1)
+		return 3;
+	pthread_join(t, NULL);
+	return 0; /* must not get here */
+}
+
+static void *nothing(void *arg)
+{
+	return arg;
+}
+
+/* New threads yes (glibc falls back from clone3 to clone), processes no. */
+static int fork_child(void)
+{
+	char err[256];
+	pthread_t t;
+
+	if (sandbox_filter_syscalls(SECCOMP_KILL, err, sizeof(err)) < 0)
+		return 2;
+	if (pthread_create(&t, NULL, nothing, NULL) != 0 ||
+	    pthread_join(t, NULL) != 0)
+		return 3;
+	if (SANDBOX_SANITIZED)
+		return 0; /* the leak check forks: allowed there */
+	if (fork() == 0)
+		_exit(0);
+	return 4; /* must not get here */
+}
+
 static void make_dir(void)
 {
 	strcpy(dir, "/tmp/cuse_tpm_sandbox.XXXXXX");
@@ -177,6 +231,33 @@ static void seccomp_filter_is_in_force(void)
 	st = in_child(status_child);
 	CHECK(WIFEXITED(st));
 	CHECK_EQ(WEXITSTATUS(st), 0);
+}
+
+static void seccomp_reaches_running_threads(void)
+{
+	int st;
+
+	if (under_valgrind())
+		return;
+	st = in_child(running_thread_child);
+	CHECK(WIFSIGNALED(st));
+	CHECK_EQ(WTERMSIG(st), SIGSYS);
+}
+
+static void seccomp_threads_but_no_processes(void)
+{
+	int st;
+
+	if (under_valgrind())
+		return;
+	st = in_child(fork_child);
+	if (SANDBOX_SANITIZED) {
+		CHECK(WIFEXITED(st));
+		CHECK_EQ(WEXITSTATUS(st), 0);
+		return;
+	}
+	CHECK(WIFSIGNALED(st));
+	CHECK_EQ(WTERMSIG(st), SIGSYS);
 }
 
 /*
@@ -249,4 +330,6 @@ CHECK_MAIN_AFTER(check_after, TEST(seccomp_kill_ends_the_process),
 		 TEST(seccomp_only_local_sockets),
 		 TEST(seccomp_log_lets_the_call_run),
 		 TEST(seccomp_filter_is_in_force),
+		 TEST(seccomp_reaches_running_threads),
+		 TEST(seccomp_threads_but_no_processes),
 		 TEST(landlock_refuses_writes_outside))
