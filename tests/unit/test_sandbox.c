@@ -188,76 +188,62 @@ static void remove_dir(void)
 		fprintf(stderr, "cannot remove %s\n", dir);
 }
 
-static void seccomp_kill_ends_the_process(void)
+/* @fn, run in a child under the filter, dies of the filter's SIGSYS. */
+static void check_killed(int (*fn)(void))
 {
 	int st;
 
 	if (under_valgrind())
 		return;
-	make_dir();
-	st = in_child(killed_child);
+	st = in_child(fn);
 	CHECK(WIFSIGNALED(st));
 	CHECK_EQ(WTERMSIG(st), SIGSYS);
+}
+
+/* @fn, run in a child under the filter, returns 0. */
+static void check_exits_cleanly(int (*fn)(void))
+{
+	int st;
+
+	if (under_valgrind())
+		return;
+	st = in_child(fn);
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+}
+
+static void seccomp_kill_ends_the_process(void)
+{
+	make_dir();
+	check_killed(killed_child);
 }
 
 static void seccomp_only_local_sockets(void)
 {
-	int st;
-
-	if (under_valgrind())
-		return;
-	st = in_child(inet_socket_child);
-	CHECK(WIFSIGNALED(st));
-	CHECK_EQ(WTERMSIG(st), SIGSYS);
+	check_killed(inet_socket_child);
 }
 
 static void seccomp_log_lets_the_call_run(void)
 {
-	int st;
-
-	if (under_valgrind())
-		return;
-	st = in_child(logged_child);
-	CHECK(WIFEXITED(st));
-	CHECK_EQ(WEXITSTATUS(st), 0);
+	check_exits_cleanly(logged_child);
 }
 
 static void seccomp_filter_is_in_force(void)
 {
-	int st;
-
-	if (under_valgrind())
-		return;
-	st = in_child(status_child);
-	CHECK(WIFEXITED(st));
-	CHECK_EQ(WEXITSTATUS(st), 0);
+	check_exits_cleanly(status_child);
 }
 
 static void seccomp_reaches_running_threads(void)
 {
-	int st;
-
-	if (under_valgrind())
-		return;
-	st = in_child(running_thread_child);
-	CHECK(WIFSIGNALED(st));
-	CHECK_EQ(WTERMSIG(st), SIGSYS);
+	check_killed(running_thread_child);
 }
 
 static void seccomp_threads_but_no_processes(void)
 {
-	int st;
-
-	if (under_valgrind())
-		return;
-	st = in_child(fork_child);
-	if (SANDBOX_SANITIZED) {
-		CHECK(WIFEXITED(st));
-		CHECK_EQ(WEXITSTATUS(st), 0);
-		return;
-	}
-	CHECK(WIFSIGNALED(st));
-	CHECK_EQ(WTERMSIG(st), SIGSYS);
+	if (SANDBOX_SANITIZED)
+		check_exits_cleanly(fork_child);
+	else
+		check_killed(fork_child);
 }
 
 /*
