@@ -420,12 +420,7 @@ static int serve(struct daemon *d)
 	/* before any thread starts: Landlock binds this thread's children */
 	if (confine_files(d) < 0)
 		goto out;
-	/*
-	 * From here on only the allow-listed calls, before the TPM boots: the
-	 * state files are parsed confined, and the heap libseccomp used to
-	 * build the filter (some 110 KiB, freed) is what libtpms' start-up
-	 * allocations reuse, instead of staying resident beside them.
-	 */
+	/* only the allow-listed calls from here: the state is parsed confined */
 	if (sandbox_filter_syscalls(o->seccomp, err, sizeof(err)) < 0) {
 		report_failure(d, "%s", err);
 		goto out;
