@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Confinement once start-up is over: Landlock limits which files can still
- * be written, a seccomp allow-list limits the system calls.  Both are
- * inherited by threads created later; only the seccomp filter also reaches
- * threads that exist already.
+ * Confinement once the node, the sockets and the files are open, before
+ * the TPM boots: Landlock limits which files can still be written, a
+ * seccomp allow-list (compiled at build time, seccomp_policy.c) limits the
+ * system calls.  Both are inherited by threads created later; only the
+ * seccomp filter also reaches threads that exist already.
  */
 #ifndef CUSE_TPM_SANDBOX_H
 #define CUSE_TPM_SANDBOX_H

@@ -3,9 +3,10 @@
  * The daemon's system call allow-list, and its compiler: run by the build,
  * this program has libseccomp turn the list into BPF and writes the
  * programs out as a C header, which sandbox.c installs with one seccomp()
- * call.  Compiling the list at every start cost more than the rest of the
+ * call.  Compiled at every start, the list cost more than the rest of the
  * confinement (0.5 ms on the host, about 10 ms in the TCG test guest) and
- * left some 110 KiB of heap touched; the daemon no longer links libseccomp.
+ * left some 110 KiB of heap touched; so the daemon does not link
+ * libseccomp at all.
  *
  * The header holds four programs: a call outside the list kills the
  * process or is logged, for normal and for sanitizer builds (whose leak
