@@ -9,13 +9,11 @@
 #include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -189,14 +187,16 @@ int sandbox_filter_syscalls(enum seccomp_action action, char *err,
 	if (rc > 0)
 		return fail_with(err, errlen, "seccomp: thread %ld cannot take "
 				 "the filter", rc);
-	if (rc < 0)
+	if (rc < 0) {
+		int e = errno;
+
 		return fail_with(err, errlen, "seccomp: cannot install the "
-				 "filter: %s%s", strerror(errno),
-				 errno == EPERM || errno == ENOSYS ||
-						 errno == EINVAL
+				 "filter: %s%s", strerror(e),
+				 e == EPERM || e == ENOSYS || e == EINVAL
 					 ? " (is seccomp() itself forbidden, "
 					   "e.g. by a systemd SystemCallFilter=?)"
 					 : "");
+	}
 	log_debug("seccomp: allow-list installed (others %s)",
 		  action == SECCOMP_LOG ? "logged" : "kill the process");
 	return 0;

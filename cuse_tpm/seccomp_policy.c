@@ -193,8 +193,11 @@ static int print_variant(FILE *out, bool sanitized)
 
 	for (i = 0; i < sizeof(programs) / sizeof(programs[0]); i++) {
 		scmp_filter_ctx ctx = compile(programs[i].action, sanitized);
-		int rc = ctx ? print_program(out, programs[i].name, ctx) : -1;
+		int rc;
 
+		if (!ctx)
+			return -1;
+		rc = print_program(out, programs[i].name, ctx);
 		seccomp_release(ctx);
 		if (rc < 0)
 			return -1;
