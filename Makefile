@@ -53,7 +53,7 @@ TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
 DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
-	libssl-dev qemu-system-x86 busybox-static xz-utils \
+	libssl-dev openssl qemu-system-x86 busybox-static xz-utils \
 	swtpm swtpm-tools tpm2-tools xxd valgrind cppcheck clang-tidy \
 	udev systemd tpm-udev python3 shellcheck groff-base man-db \
 	clang libclang-rt-14-dev dmsetup e2fsprogs util-linux libseccomp-dev \
@@ -64,7 +64,8 @@ DEPS := build-essential pkg-config libfuse3-dev fuse3 libtpms-dev \
 
 all: $(BUILD)/cuse_tpm $(BUILD)/cuse_tpm_ioctl \
 	$(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/devtest \
-	$(BUILD)/tests/loadtest $(BUILD)/tests/hostiletest $(BUILD)/tests/blobtool
+	$(BUILD)/tests/loadtest $(BUILD)/tests/hostiletest $(BUILD)/tests/blobtool \
+	$(BUILD)/tests/ossl_probe_provider.so
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -90,6 +91,11 @@ $(BUILD)/cuse_tpm_ioctl: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(CORE_OBJS) $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
+
+# An OpenSSL provider module for test_openssl_conf.sh.
+$(BUILD)/tests/ossl_probe_provider.so: tests/unit/ossl_probe_provider.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared $< -o $@
 
 $(BUILD)/tests/devtest: $(BUILD)/obj/tests/vm/devtest.o $(TESTLIB_OBJS)
 	@mkdir -p $(dir $@)

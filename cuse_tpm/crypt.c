@@ -37,6 +37,12 @@ static const char *mode_name(size_t key_len)
 	return key_len == 32 ? "aes-256-cbc" : "aes-128-cbc";
 }
 
+void crypt_init(void)
+{
+	if (!OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL))
+		log_warn("OpenSSL could not load its configuration");
+}
+
 static bool is_pwd(const struct crypt_key_spec *spec)
 {
 	return spec->source == CRYPT_PWD_FILE || spec->source == CRYPT_PWD_FD;

@@ -50,6 +50,13 @@ struct crypt_key_spec {
 };
 
 /*
+ * Has OpenSSL read its configuration, and load the providers or engines it
+ * names, now: before the seccomp filter, whose allow-list cannot know what
+ * a host's module calls.  libtpms would do it at its first use, confined.
+ */
+void crypt_init(void);
+
+/*
  * Reads the key (or passphrase) the spec names and fills @key.  A key file
  * holds exactly the mode's key length: 2*len hex digits, optionally after
  * "0x" and before trailing whitespace, or len raw bytes.  A passphrase is

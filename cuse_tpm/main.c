@@ -4,6 +4,7 @@
  * process forks and the parent waits on a pipe until the child reports that
  * /dev/NAME opens, or why it could not get there.
  */
+#include "crypt.h"
 #include "cuse.h"
 #include "identity.h"
 #include "log.h"
@@ -420,6 +421,7 @@ static int serve(struct daemon *d)
 	/* before any thread starts: Landlock binds this thread's children */
 	if (confine_files(d) < 0)
 		goto out;
+	crypt_init();
 	/* only the allow-listed calls from here: the state is parsed confined */
 	if (sandbox_filter_syscalls(o->seccomp, err, sizeof(err)) < 0) {
 		report_failure(d, "%s", err);

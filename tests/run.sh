@@ -56,6 +56,7 @@ stage "state encryption vs swtpm" tests/unit/test_swtpm_files.sh "$BUILD/tests/b
 stage "swtpm interop: state dirs, linear files and blobs, TPM 2.0 and 1.2, both ways" tests/unit/test_swtpm_interop.sh "$BUILD/cuse_tpm"
 stage "drop-in swtpm: swtpm_setup, dialect, log, chroot, capabilities, lock" \
 	tests/unit/test_dropin.sh "$BUILD/cuse_tpm"
+stage "a host OpenSSL configuration under the sandbox" tests/unit/test_openssl_conf.sh "$BUILD"
 stage "crash: SIGKILL under NV writes" python3 tests/unit/test_crash.py "$BUILD/cuse_tpm" 300
 stage "crash: SIGKILL under NV writes, linear state file" python3 tests/unit/test_crash.py "$BUILD/cuse_tpm" 300 file
 stage "control socket: hostile clients" python3 tests/unit/test_ctrl_socket.py "$BUILD/cuse_tpm"
