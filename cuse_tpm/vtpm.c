@@ -240,7 +240,7 @@ int vtpm_execute_quick(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 {
 	int n;
 
-	if (!is_quick(v, cmd, len) || pthread_mutex_trylock(&v->tpm) != 0)
+	if (!is_quick(v, cmd, len) || !tpm_trylock(v))
 		return -EAGAIN;
 	n = execute(v, cmd, len, resp, resp_size);
 	tpm_unlock_publishing(v);

@@ -48,6 +48,12 @@ static inline void tpm_lock(struct vtpm *v)
 	pthread_mutex_lock(&v->tpm);
 }
 
+/* The TPM if it is free at once; false if another operation holds it. */
+static inline bool tpm_trylock(struct vtpm *v)
+{
+	return pthread_mutex_trylock(&v->tpm) == 0;
+}
+
 void tpm_unlock_publishing(struct vtpm *v);
 
 /*
