@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,9 @@ struct cuse_device {
 	cuse_ready_fn ready;
 	void *ready_ctx;
 	const struct cuse_device_config *cfg;
+	pthread_t keeper;          /* see keep_device() */
+	atomic_bool probed;        /* the keeper's probe is through */
+	atomic_bool ending;        /* the probe must not report readiness */
 };
 
 /* Both nodes open the same way: an opener of their data path, no more. */
@@ -71,12 +75,11 @@ static void rm_node_ioctl(fuse_req_t req, int cmd, void *arg,
 }
 
 /*
- * The kernel has created the node; confirm from another thread that it
- * opens (this FUSE thread must stay free to serve that open).
+ * The kernel has created the node; confirm that it opens.  On the keeper
+ * thread: the loop's threads must stay free to serve that open.
  */
-static void *probe_node(void *arg)
+static void probe_node(struct cuse_device *d)
 {
-	struct cuse_device *d = arg;
 	int fd = openat(d->dev_fd, d->cfg->name, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	int err = fd < 0 ? -errno : 0;
 
@@ -91,11 +94,12 @@ static void *probe_node(void *arg)
 		    S_ISCHR(st.st_mode))
 			err = 0;
 	}
-
+	/* the kernel waits for our own RELEASE here: see end_connection() */
 	if (fd >= 0)
 		close(fd);
-	d->ready(d->ready_ctx, err);
-	return NULL;
+	if (d->ready && !atomic_load(&d->ending))
+		d->ready(d->ready_ctx, err);
+	atomic_store(&d->probed, true);
 }
 
 static void dev_init_done(void *userdata)
@@ -103,19 +107,6 @@ static void dev_init_done(void *userdata)
 	struct cuse_node *n = userdata;
 
 	n->node_made = true;
-}
-
-/* The readiness probe, once the loop can answer its open(). */
-static void start_probe(struct cuse_device *d)
-{
-	pthread_t t;
-
-	if (!d->ready)
-		return;
-	if (pthread_create(&t, NULL, probe_node, d) == 0)
-		pthread_detach(t);
-	else
-		d->ready(d->ready_ctx, -EAGAIN);
 }
 
 /* A user or group as a name or a number; -1 with a reason in @err. */
@@ -416,21 +407,21 @@ static void stop_rm_node(struct cuse_device *d)
 /*
  * libfuse's signal handlers only mark the session to end; its loop then
  * waits for every FUSE thread, one of which may be deep in a key
- * generation or a LOCK_STORAGE wait.  A stop signal also wakes a watcher
- * thread that quiesces the core (ends its waits, cancels the command), so
- * the loop ends at once.  File scope: a signal handler has no other way.
+ * generation or a LOCK_STORAGE wait.  A stop signal also wakes the keeper,
+ * which quiesces the core (ends its waits, cancels the command), so the
+ * loop ends at once.  File scope: a signal handler has no other way.
  */
 static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP };
 #define N_STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
 static struct sigaction fuse_actions[N_STOP_SIGNALS];
-static int stop_pipe[2] = { -1, -1 };
+static int keeper_pipe[2] = { -1, -1 }; /* 's': a stop signal, 'q': end */
 
 static void on_stop_signal(int sig)
 {
 	int saved = errno;
 	size_t i;
 
-	if (write(stop_pipe[1], "s", 1) < 0)
+	if (write(keeper_pipe[1], "s", 1) < 0)
 		errno = saved; /* a full pipe holds a byte already: enough */
 	for (i = 0; i < N_STOP_SIGNALS; i++)
 		if (stop_signals[i] == sig &&
@@ -440,29 +431,68 @@ static void on_stop_signal(int sig)
 	errno = saved;
 }
 
-static void *watch_stop(void *arg)
+/*
+ * The device's one thread of its own, beside the FUSE loops' (whose
+ * threads a request may hold for seconds): it probes the raw node for
+ * readiness, then answers the O_NONBLOCK writes held past their time and
+ * turns stop signals into a quiesced core, until told to end.
+ */
+static void *keep_device(void *arg)
 {
 	struct cuse_device *d = arg;
-	struct pollfd p = { .fd = stop_pipe[0], .events = POLLIN };
-	char why = 0;
+	struct pollfd p[2] = {
+		{ .fd = keeper_pipe[0], .events = POLLIN },
+		{ .fd = cuse_dev_timer_fd(&d->raw.path), .events = POLLIN },
+	};
+	char why;
 
-	while (poll(&p, 1, -1) < 0 && errno == EINTR)
-		;
-	if (read(stop_pipe[0], &why, 1) == 1 && why == 's')
+	probe_node(d);
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("the CUSE keeper cannot wait: %s", strerror(errno));
+			break;
+		}
+		if (p[1].revents & POLLIN)
+			cuse_dev_timer_fired(&d->raw.path);
+		if (!(p[0].revents & POLLIN) || read(keeper_pipe[0], &why, 1) != 1)
+			continue;
+		if (why == 'q')
+			break;
 		vtpm_quiesce(d->raw.path.vtpm);
+	}
+	cuse_dev_hold_writes(&d->raw.path, false);
 	return NULL;
 }
 
-/* Chains on_stop_signal before libfuse's handlers; false on failure. */
-static bool watch_stop_signals(struct cuse_device *d, pthread_t *watcher)
+/*
+ * Starts the keeper, which takes no signal (they go to the loop), and
+ * chains on_stop_signal before libfuse's handlers; -1 if it cannot start.
+ */
+static int start_keeper(struct cuse_device *d)
 {
 	struct sigaction sa;
 	sigset_t all, old;
 	size_t i;
 	int err;
 
-	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return false;
+	if (pipe2(keeper_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&d->keeper, NULL, keep_device, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		close(keeper_pipe[0]);
+		close(keeper_pipe[1]);
+		keeper_pipe[0] = keeper_pipe[1] = -1;
+		return -1;
+	}
+	/* the resource-managed node never holds them: see cuse_dev.h */
+	cuse_dev_hold_writes(&d->raw.path, true);
+	if (cuse_dev_timer_fd(&d->raw.path) < 0)
+		log_info("O_NONBLOCK writes will not wait for short commands");
 	for (i = 0; i < N_STOP_SIGNALS; i++) {
 		sigaction(stop_signals[i], NULL, &fuse_actions[i]);
 		sa = fuse_actions[i];
@@ -470,50 +500,51 @@ static bool watch_stop_signals(struct cuse_device *d, pthread_t *watcher)
 		sa.sa_flags &= ~SA_SIGINFO;
 		sigaction(stop_signals[i], &sa, NULL);
 	}
-	/* the watcher takes no signal: they go to the loop */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	err = pthread_create(watcher, NULL, watch_stop, d);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return err == 0;
+	return 0;
 }
 
-/* Gives libfuse its handlers back and ends the watcher, if started. */
-static void unwatch_stop_signals(const pthread_t *watcher)
+/*
+ * A loop that ends while the probe runs can leave the probe's OPEN, or the
+ * RELEASE that its close() waits for (unkillably: the kernel forces
+ * RELEASE), unanswered for good: libfuse drops what its workers read once
+ * the loop ends.  Only the end of the connection frees the keeper then: the
+ * session's descriptor goes, and its number stays taken (by a copy of
+ * /dev's) for fuse_session_destroy() to close.  The node goes with it.
+ */
+static void end_connection(struct cuse_device *d)
+{
+	atomic_store(&d->ending, true);
+	if (!atomic_load(&d->probed) &&
+	    dup2(d->dev_fd, fuse_session_fd(d->raw.se)) < 0)
+		log_err("cannot end the CUSE connection: %s", strerror(errno));
+}
+
+/* Ends the keeper and gives libfuse its handlers back. */
+static void stop_keeper(struct cuse_device *d)
 {
 	size_t i;
 
-	if (stop_pipe[0] < 0)
-		return; /* never chained */
+	end_connection(d);
+	if (write(keeper_pipe[1], "q", 1) < 0)
+		log_warn("cannot end the CUSE keeper");
+	pthread_join(d->keeper, NULL);
 	for (i = 0; i < N_STOP_SIGNALS; i++)
 		sigaction(stop_signals[i], &fuse_actions[i], NULL);
-	if (watcher) {
-		if (write(stop_pipe[1], "q", 1) < 0)
-			log_warn("cannot end the stop watcher");
-		pthread_join(*watcher, NULL);
-	}
-	close(stop_pipe[0]);
-	close(stop_pipe[1]);
-	stop_pipe[0] = stop_pipe[1] = -1;
+	close(keeper_pipe[0]);
+	close(keeper_pipe[1]);
+	keeper_pipe[0] = keeper_pipe[1] = -1;
 }
 
 int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 {
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	pthread_t watcher;
-	bool watching;
+	sigset_t stop_set;
+	size_t i;
 	int rc;
 
 	if (!cfg)
 		return -1;
 	d->raw.path.vtpm = vtpm;
-	/*
-	 * Without it, O_NONBLOCK writes are answered before their command.
-	 * The resource-managed node, whose openers' commands may run side by
-	 * side, always answers them so.
-	 */
-	if (cuse_dev_start_timer(&d->raw.path) < 0)
-		log_info("O_NONBLOCK writes will not wait for short commands");
 	fuse_loop_cfg_set_max_threads(cfg, CUSE_MAX_THREADS);
 	d->raw.loop_thread = pthread_self();
 	/*
@@ -529,18 +560,25 @@ int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 		return -1;
 	}
 	/* before either loop runs, until both ended: a stop quiesces the core */
-	watching = watch_stop_signals(d, &watcher);
-	if (d->has_rm && start_rm_node(d, vtpm) < 0) {
-		log_err("cannot serve %s", d->rm.node);
-		unwatch_stop_signals(watching ? &watcher : NULL);
+	if (start_keeper(d) < 0) {
+		log_err("cannot start the CUSE keeper thread");
 		fuse_remove_signal_handlers(d->raw.se);
 		fuse_loop_cfg_destroy(cfg);
 		return -1;
 	}
-	start_probe(d);
-	rc = fuse_session_loop_mt(d->raw.se, cfg);
-	stop_rm_node(d);
-	unwatch_stop_signals(watching ? &watcher : NULL);
+	/* main() blocked them while the TPM booted: one that came acts now */
+	sigemptyset(&stop_set);
+	for (i = 0; i < N_STOP_SIGNALS; i++)
+		sigaddset(&stop_set, stop_signals[i]);
+	pthread_sigmask(SIG_UNBLOCK, &stop_set, NULL);
+	if (d->has_rm && start_rm_node(d, vtpm) < 0) {
+		log_err("cannot serve %s", d->rm.node);
+		rc = -1;
+	} else {
+		rc = fuse_session_loop_mt(d->raw.se, cfg);
+		stop_rm_node(d);
+	}
+	stop_keeper(d);
 	fuse_remove_signal_handlers(d->raw.se);
 	fuse_loop_cfg_destroy(cfg);
 	/* a signal that ended the loop is reported as its number: not an error */

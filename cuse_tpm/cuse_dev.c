@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
@@ -37,7 +36,7 @@ int cuse_dev_init(struct cuse_dev *d, struct vtpm *vtpm)
 		return -1;
 	}
 	/* made now, before the sandbox; none means no held writes */
-	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	return 0;
 }
 
@@ -52,13 +51,6 @@ static void set_timer(struct cuse_dev *d, long us)
 
 void cuse_dev_destroy(struct cuse_dev *d)
 {
-	if (d->timer_running) {
-		pthread_mutex_lock(&d->lock);
-		d->stopping = true;
-		pthread_mutex_unlock(&d->lock);
-		set_timer(d, 1);
-		pthread_join(d->timer_thread, NULL);
-	}
 	if (d->timer_fd >= 0)
 		close(d->timer_fd);
 	pthread_cond_destroy(&d->released);
@@ -73,52 +65,47 @@ void cuse_dev_destroy(struct cuse_dev *d)
  * response would need a poll notification and a second poll: two more
  * trips through the kernel per command.  So the write is held while its
  * command runs, unless that takes longer than CUSE_NONBLOCK_HOLD_US: then
- * this thread answers it and the client polls, as for /dev/tpm0.
+ * the node's keeper (cuse.c) finds the timer fired and answers it, and the
+ * client polls, as for /dev/tpm0.
  */
-static void *answer_held_writes(void *arg)
+int cuse_dev_timer_fd(const struct cuse_dev *d)
 {
-	struct cuse_dev *d = arg;
+	return d->timer_fd;
+}
+
+void cuse_dev_hold_writes(struct cuse_dev *d, bool on)
+{
+	fuse_req_t req = NULL;
+	size_t size = 0;
+
+	pthread_mutex_lock(&d->lock);
+	d->holding = on && d->timer_fd >= 0;
+	if (!d->holding) {
+		/* nobody will answer a held write now: this call does */
+		req = d->held_write;
+		size = d->held_size;
+		d->held_write = NULL;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (req)
+		fuse_reply_write(req, size);
+}
+
+void cuse_dev_timer_fired(struct cuse_dev *d)
+{
 	uint64_t expiries;
 	fuse_req_t req;
 	size_t size;
 
-	for (;;) {
-		if (read(d->timer_fd, &expiries, sizeof(expiries)) < 0 &&
-		    errno != EINTR)
-			break;
-		pthread_mutex_lock(&d->lock);
-		if (d->stopping) {
-			pthread_mutex_unlock(&d->lock);
-			break;
-		}
-		req = d->held_write;
-		size = d->held_size;
-		d->held_write = NULL;
-		pthread_mutex_unlock(&d->lock);
-		if (req)
-			fuse_reply_write(req, size);
-	}
-	return NULL;
-}
-
-int cuse_dev_start_timer(struct cuse_dev *d)
-{
-	sigset_t all, old;
-	int rc;
-
-	if (d->timer_fd < 0)
-		return -1;
-	/* the process's signals are for the loop's thread, as with libfuse's */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&d->timer_thread, NULL, answer_held_writes, d);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc)
-		return -1;
+	if (read(d->timer_fd, &expiries, sizeof(expiries)) < 0)
+		return; /* EAGAIN: disarmed in between, the write was answered */
 	pthread_mutex_lock(&d->lock);
-	d->timer_running = true;
+	req = d->held_write;
+	size = d->held_size;
+	d->held_write = NULL;
 	pthread_mutex_unlock(&d->lock);
-	return 0;
+	if (req)
+		fuse_reply_write(req, size);
 }
 
 /*
@@ -371,7 +358,7 @@ static bool run_quick_command(struct cuse_opener *o, const uint8_t *cmd,
  * O_NONBLOCK write must not wait for a command that may take seconds: a
  * quick one runs at once when the TPM is free (run_quick_command()), any
  * other is held for CUSE_NONBLOCK_HOLD_US at most (see
- * answer_held_writes()), and a longer command runs on this thread after the
+ * cuse_dev_timer_fired()), and a longer command runs on this thread after the
  * write returns, while the client polls.  fi->flags are the file's flags at
  * this very write: the kernel sends them with every FUSE_WRITE and
  * FUSE_READ, fcntl(F_SETFL) changes included.
@@ -420,7 +407,7 @@ void cuse_dev_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 	}
 	/* one held write at a time: another is answered at once */
 	pthread_mutex_lock(&d->lock);
-	hold = d->timer_running && !d->held_write;
+	hold = d->holding && !d->held_write;
 	if (hold) {
 		d->held_write = req;
 		d->held_size = size;

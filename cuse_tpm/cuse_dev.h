@@ -14,9 +14,9 @@
  * and its commands run through it.  A blocking write returns once its
  * command has run, as /dev/tpm0's does, and read() copies the response.  An
  * O_NONBLOCK write returns once its command has run too, if that takes less
- * than CUSE_NONBLOCK_HOLD_US and the node's timer runs (one held write at a
- * time); a longer command goes on on the writer's thread after the write
- * returns, while poll() and read() wait.  The functions find their struct
+ * than CUSE_NONBLOCK_HOLD_US and someone watches the node's timer (one held
+ * write at a time); a longer command goes on on the writer's thread after
+ * the write returns, while poll() and read() wait.  The functions find their struct
  * cuse_dev through the opener, never through fuse_req_userdata(), so a
  * node's session may carry whatever userdata it likes.
  */
@@ -60,7 +60,7 @@
 /*
  * An O_NONBLOCK write is answered once its command has run, or after this
  * long if the command still runs, whichever comes first (see
- * cuse_dev_start_timer()).
+ * cuse_dev_hold_writes()).
  */
 #define CUSE_NONBLOCK_HOLD_US 1000
 
@@ -77,8 +77,7 @@ struct cuse_dev {
 	size_t held_size;
 	struct cuse_opener *held_by;
 	int timer_fd;                     /* -1: none */
-	bool timer_running, stopping;
-	pthread_t timer_thread;
+	bool holding;                     /* someone answers when it fires */
 	bool grace_waiter;       /* a write waits out the grace (one at most) */
 	size_t xfer_bytes;       /* held by the openers' parked transfers */
 	unsigned tpm_waiters;    /* ioctls waiting for the TPM */
@@ -109,12 +108,15 @@ struct cuse_opener {
 int cuse_dev_init(struct cuse_dev *d, struct vtpm *vtpm);
 void cuse_dev_destroy(struct cuse_dev *d);
 /*
- * Starts the thread that answers an O_NONBLOCK write whose command runs
- * longer than CUSE_NONBLOCK_HOLD_US; until it runs (or if it cannot start:
- * -1), such writes are answered as soon as their command is checked.  Once
- * the sandbox is up: the thread must be born confined.
+ * O_NONBLOCK writes whose command runs longer than CUSE_NONBLOCK_HOLD_US
+ * are answered by whoever polls cuse_dev_timer_fd() (-1: none) and calls
+ * cuse_dev_timer_fired() when it is readable.  Until that someone says so
+ * with cuse_dev_hold_writes(d, true), such writes are answered as soon as
+ * their command is checked; false again answers a write still held.
  */
-int cuse_dev_start_timer(struct cuse_dev *d);
+int cuse_dev_timer_fd(const struct cuse_dev *d);
+void cuse_dev_hold_writes(struct cuse_dev *d, bool on);
+void cuse_dev_timer_fired(struct cuse_dev *d);
 
 static inline struct cuse_opener *cuse_opener_of(const struct fuse_file_info *fi)
 {

@@ -256,16 +256,29 @@ static void on_tpm_exit(void *ctx)
 		pthread_kill(d->main_thread, SIGTERM);
 }
 
+static void stop_signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+static void block_stop_signals(void)
+{
+	sigset_t set;
+
+	stop_signal_set(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 /* Without a device, the main thread just waits for the end. */
 static void wait_for_exit(void)
 {
 	sigset_t set;
 	int sig;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	stop_signal_set(&set);
 	sigwait(&set, &sig);
 	log_info("signal %d: ending the TPM", sig);
 }
@@ -446,12 +459,14 @@ static int serve(struct daemon *d)
 		on_device_ready(d, 0);
 		wait_for_exit();
 	} else if (cuse_device_run(d->dev, d->vtpm) < 0) {
+		if (!d->ready && !d->failed)
+			report_failure(d, "cannot serve /dev/%s", o->dev.name);
 		log_err("the CUSE loop failed");
-	}
-	if (!d->ready && !d->failed)
-		report_failure(d, "the kernel did not create /dev/%s: is the "
-			       "name already taken by another CUSE device?",
+	} else if (!d->ready && !d->failed) {
+		/* a stop signal, or PTM_SHUTDOWN, before the probe was through */
+		report_failure(d, "stopped before /dev/%s was ready",
 			       o->dev.name);
+	}
 out:
 	/*
 	 * Waits in the core end and a long command is cancelled, so that
@@ -541,16 +556,12 @@ int main(int argc, char *argv[])
 	/* a client that hangs up mid-reply is an error return, not our end */
 	signal(SIGPIPE, SIG_IGN);
 	d.opts.data.terminate |= d.opts.terminate_on_data_close;
-	if (!d.opts.dev.name) {
-		/* without libfuse's handlers the signals are sigwait()ed */
-		sigset_t set;
-
-		sigemptyset(&set);
-		sigaddset(&set, SIGTERM);
-		sigaddset(&set, SIGINT);
-		sigaddset(&set, SIGHUP);
-		pthread_sigmask(SIG_BLOCK, &set, NULL);
-	}
+	/*
+	 * A stop signal waits until it can end the TPM in order: without a
+	 * device the main thread sigwait()s for it, with one the CUSE loop
+	 * takes it once its handlers are in place (cuse_device_run()).
+	 */
+	block_stop_signals();
 	rc = serve(&d);
 	log_close();
 	options_free(&d.opts);

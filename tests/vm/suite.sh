@@ -105,6 +105,43 @@ group_daemon() {
 	kill -KILL $pid 2>/dev/null
 	wait $pid; rc=$?
 	if [ $rc -eq 0 ] && [ ! -e "$DEV" ]; then pass daemon-sigint-exits-0; else fail daemon-sigint-exits-0 "rc=$rc"; fi
+	daemon_stops_while_starting
+}
+
+# SIGTERM at 0-200 ms after exec: while loading (the default action, 143),
+# while the TPM boots, as the loops start, while the readiness probe waits
+# for them, or once ready.  Past loading, the daemon must end in order,
+# ready (0) or not (1, and it says so), and its node go, however the signal
+# and the probe cross.  read -t on a FIFO that never speaks waits without a
+# fork, to the millisecond.
+daemon_stops_while_starting() {
+	local pid ms rc out bad="" early=0 unborn=0
+	rm -f /tmp/never; mkfifo /tmp/never
+	exec 9<>/tmp/never
+	for ((ms = 0; ms <= 200; ms += 10)); do
+		rm -rf "$STATE"
+		"$BUILD/cuse_tpm" -f -n "$DEV_NAME" --tpmstate "dir=$STATE" >/tmp/stop.out 2>&1 &
+		pid=$!
+		read -r -t "$(printf '0.%03d' "$ms")" -u 9
+		kill -TERM $pid
+		wait_gone $pid || { bad+=" ${ms}ms:hangs"; kill -KILL $pid; }
+		wait $pid; rc=$?
+		out=$(cat /tmp/stop.out)
+		if [ $rc -eq 1 ] && [[ $out == *"stopped before $DEV was ready"* ]]; then
+			early=$((early + 1))
+		elif [ $rc -eq 143 ] && [ -z "$out" ]; then
+			unborn=$((unborn + 1)) # still loading: nothing of ours ran
+		elif [ $rc -ne 0 ]; then
+			bad+=" ${ms}ms:rc=$rc:$out"
+		fi
+	done
+	exec 9<&-
+	if [ -z "$bad" ]; then
+		pass daemon-stops-while-starting
+		echo "# of 21: $unborn ended while loading, $early stopped before ready"
+	else
+		fail daemon-stops-while-starting "$bad"
+	fi
 }
 
 # ---------------------------------------------------------------------------
