@@ -27,7 +27,7 @@ daemon=$BUILD/cuse_tpm
 golden=$out/golden
 flags=not-need-init,startup-clear
 floor=$out/cuse_floor
-runs=5 # start-ups per median
+runs=7 # start-ups per median, of each server
 rounds=${BENCH_ROUNDS:-8}
 key_rounds=${BENCH_KEY_ROUNDS:-2}
 fleet=50
@@ -173,21 +173,41 @@ workload_rounds() { # ENV [DEVICE-PATH...]
 	done
 }
 
-# libtpms' own initialisation, loading the programs, and the socket
-# servers' start-up.
+# libtpms' own initialisation, loading the programs, and the servers'
+# start-up: the socket servers', and in the VM the CUSE daemon's, with and
+# without its resource-managed node.  The servers take turns, start by
+# start: a guest's speed drifts by more than what they differ in.
 startup_common() { # ENV
-	local env=$1 kind dir sock
+	local env=$1 kind startup_args=()
 	measure "$env: libtpms init" "$bench" init "$runs" "$golden"
 	measure "$env: loading cuse_tpm" "$bench" exec daemon "$runs" -- "$daemon" --version
 	measure "$env: loading swtpm" "$bench" exec swtpm "$runs" -- swtpm --version
 	for kind in $(socket_kinds); do
-		dir=/tmp/bench-$kind
-		sock=/tmp/bench-$kind.sock
-		set_server_args "$kind" "$dir" "$sock"
-		measure "$env: $kind start-up" "$bench" startup "$kind" "unix:$sock" \
-			"$dir" "$dir.pid" "$runs" -- "${server_args[@]}"
-		rm -rf "$dir" "$dir.pid"
+		add_socket_start "$kind"
 	done
+	if [[ $env == vm ]]; then
+		add_daemon_start daemon vtpm-bsa
+		# the same without the resource-managed node: what it costs
+		add_daemon_start daemon-rm-off vtpm-bsb --rm-node off
+	fi
+	measure "$env: start-up" "$bench" startup "$runs" "${startup_args[@]:1}"
+	rm -rf /tmp/bench-swtpm* /tmp/bench-socket* /tmp/bench-daemon* /tmp/vtpm-bs?.pid
+}
+
+# Appends a socket server KIND to startup_args.
+add_socket_start() { # KIND
+	local dir=/tmp/bench-$1 sock=/tmp/bench-$1.sock
+	set_server_args "$1" "$dir" "$sock"
+	startup_args+=(";" "$1" "unix:$sock" "$dir" "$dir.pid" -- "${server_args[@]}")
+}
+
+# Appends the daemon, as LABEL serving /dev/NAME, to startup_args.
+add_daemon_start() { # LABEL NAME [OPTION...]
+	local label=$1 name=$2 dir=/tmp/bench-$1
+	shift 2
+	startup_args+=(";" "$label" "/dev/$name" "$dir" "/tmp/$name.pid" --
+		"$daemon" -n "$name" --tpmstate "dir=$dir" --pid "file=/tmp/$name.pid"
+		--flags "$flags" "$@")
 }
 
 # ---- inside the VM ---------------------------------------------------------
@@ -249,20 +269,6 @@ device_figures() {
 	measure "vm: control ioctl during RSA keygen" "$bench" busy "/dev/$name"
 	measure "vm: state blobs" "$bench" state "/dev/$name"
 	stop_vtpm "$name"
-	rm -rf "$dir"
-}
-
-startup_daemon() {
-	local name=vtpm-bs dir=/tmp/bench-bs
-	measure "vm: daemon start-up" "$bench" startup daemon "/dev/$name" \
-		"$dir" "/tmp/$name.pid" "$runs" -- \
-		"$daemon" -n "$name" --tpmstate "dir=$dir" --pid "file=/tmp/$name.pid" \
-		--flags "$flags"
-	# the same without the resource-managed node: what the second node costs
-	measure "vm: daemon start-up, no RM node" "$bench" startup daemon-rm-off \
-		"/dev/$name" "$dir" "/tmp/$name.pid" "$runs" -- \
-		"$daemon" -n "$name" --tpmstate "dir=$dir" --pid "file=/tmp/$name.pid" \
-		--flags "$flags" --rm-node off
 	rm -rf "$dir"
 }
 
@@ -346,7 +352,6 @@ guest() {
 	device_figures
 	rm_vs_abrmd
 	startup_common vm
-	startup_daemon
 	durable_writes
 	fleet_memory
 }

@@ -164,62 +164,103 @@ static void stop_daemon(const char *pid_file, const char *target)
 	die("%s is still there after its daemon stopped", target);
 }
 
-static void time_starts(const char *label, const char *target,
-			const char *state_dir, const char *pid_file,
-			unsigned runs, bool fresh, char **argv)
-{
-	struct samples s, cpu;
-	uint64_t t0, parent_ns;
-	unsigned i;
+/* One server's start-ups: what to start, and what they took. */
+struct server_start {
+	const char *label, *target, *state_dir, *pid_file;
+	char **argv;
+	struct samples wall, cpu;
+};
 
-	samples_init(&s, runs);
-	samples_init(&cpu, runs);
-	if (!fresh) { /* leaves the state that the timed runs find */
-		start_daemon(argv);
-		first_command(target);
-		stop_daemon(pid_file, target);
-	}
-	for (i = 0; i < runs; i++) {
-		if (fresh)
-			empty_dir(state_dir);
-		t0 = now_ns();
-		parent_ns = start_daemon(argv);
-		first_command(target);
-		samples_add(&s, now_ns() - t0);
-		/* the daemon's own CPU, and its parent's before the fork */
-		samples_add(&cpu, parent_ns + process_cpu_ns(read_pid(pid_file)));
-		stop_daemon(pid_file, target);
-	}
-	result_begin("startup", label, fresh ? "fresh" : "existing");
-	result_kv("runs", "%u", runs);
-	result_kv("median_ms", "%.2f", samples_median_ms(&s));
-	result_kv("min_ms", "%.2f", samples_pct_us(&s, 0.001) / 1e3);
-	result_kv("max_ms", "%.2f", samples_pct_us(&s, 100) / 1e3);
-	result_kv("cpu_ms", "%.2f", samples_median_ms(&cpu));
-	result_end();
-	samples_free(&s);
-	samples_free(&cpu);
+/* Starts @s once, times it to its first answered command, and stops it. */
+static void time_one_start(struct server_start *s, bool fresh)
+{
+	uint64_t t0, parent_ns;
+
+	if (fresh)
+		empty_dir(s->state_dir);
+	t0 = now_ns();
+	parent_ns = start_daemon(s->argv);
+	first_command(s->target);
+	samples_add(&s->wall, now_ns() - t0);
+	/* the daemon's own CPU, and its parent's before the fork */
+	samples_add(&s->cpu, parent_ns + process_cpu_ns(read_pid(s->pid_file)));
+	stop_daemon(s->pid_file, s->target);
 }
 
 /*
- * bench startup LABEL TARGET STATE_DIR PID_FILE RUNS -- COMMAND...
+ * @runs start-ups of each of @n servers, from no state or from the state
+ * an earlier run left; the servers take turns, so that a drift of the
+ * machine's speed (a guest's, above all) reaches them all alike.
+ */
+static void time_starts(struct server_start *srv, size_t n, unsigned runs,
+			bool fresh)
+{
+	unsigned i;
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		samples_init(&srv[k].wall, runs);
+		samples_init(&srv[k].cpu, runs);
+		if (!fresh) { /* leaves the state that the timed runs find */
+			start_daemon(srv[k].argv);
+			first_command(srv[k].target);
+			stop_daemon(srv[k].pid_file, srv[k].target);
+		}
+	}
+	for (i = 0; i < runs; i++)
+		for (k = 0; k < n; k++)
+			time_one_start(&srv[k], fresh);
+	for (k = 0; k < n; k++) {
+		struct server_start *s = &srv[k];
+
+		result_begin("startup", s->label, fresh ? "fresh" : "existing");
+		result_kv("runs", "%u", runs);
+		result_kv("median_ms", "%.2f", samples_median_ms(&s->wall));
+		result_kv("min_ms", "%.2f", samples_pct_us(&s->wall, 0.001) / 1e3);
+		result_kv("max_ms", "%.2f", samples_pct_us(&s->wall, 100) / 1e3);
+		result_kv("cpu_ms", "%.2f", samples_median_ms(&s->cpu));
+		result_end();
+		samples_free(&s->wall);
+		samples_free(&s->cpu);
+	}
+}
+
+#define MAX_SERVERS 8
+
+/*
+ * bench startup RUNS LABEL TARGET STATE_DIR PID_FILE -- COMMAND...
+ *                    [';' LABEL TARGET STATE_DIR PID_FILE -- COMMAND...]...
  * TARGET is /dev/NAME or a socket address; COMMAND must use STATE_DIR and
- * write PID_FILE.  Times RUNS starts from no state, then RUNS from the state
- * an earlier run left.
+ * write PID_FILE.  Times RUNS starts of each server from no state, then
+ * RUNS from the state an earlier run left, the servers taking turns.
  */
 int cmd_startup(int argc, char **argv)
 {
+	struct server_start srv[MAX_SERVERS];
 	unsigned runs;
+	size_t n = 0;
+	int i = 2;
 
-	if (argc < 8 || strcmp(argv[6], "--") != 0)
-		die("usage: bench startup LABEL TARGET STATE_DIR PID_FILE RUNS -- COMMAND...");
-	runs = (unsigned)atoi(argv[5]);
+	runs = argc > 1 ? (unsigned)atoi(argv[1]) : 0;
 	if (!runs)
-		die("RUNS must be a positive number");
+		die("usage: bench startup RUNS LABEL TARGET STATE_DIR PID_FILE -- COMMAND... [';' ...]");
+	while (i < argc) {
+		if (n == MAX_SERVERS || argc - i < 6 || strcmp(argv[i + 4], "--") != 0)
+			die("usage: bench startup RUNS LABEL TARGET STATE_DIR PID_FILE -- COMMAND... [';' ...]");
+		srv[n] = (struct server_start){ .label = argv[i], .target = argv[i + 1],
+						.state_dir = argv[i + 2],
+						.pid_file = argv[i + 3],
+						.argv = argv + i + 5 };
+		for (i += 5; i < argc && strcmp(argv[i], ";") != 0; i++)
+			;
+		if (i < argc)
+			argv[i++] = NULL; /* ends this server's command */
+		n++;
+	}
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		die("cannot become a subreaper: %s", strerror(errno));
-	time_starts(argv[1], argv[2], argv[3], argv[4], runs, true, argv + 7);
-	time_starts(argv[1], argv[2], argv[3], argv[4], runs, false, argv + 7);
+	time_starts(srv, n, runs, true);
+	time_starts(srv, n, runs, false);
 	return 0;
 }
 
