@@ -60,6 +60,25 @@ void cuse_dev_destroy(struct cuse_dev *d)
 /* ---- O_NONBLOCK writes held while a short command runs ------------------ */
 
 /*
+ * @o's held write (any opener's, for NULL), if any, to be answered once
+ * dev->lock is dropped; its timer stops.  Under dev->lock, as the timer is
+ * set under it: a write that comes next sets its own after this.
+ */
+static fuse_req_t take_held_write(struct cuse_dev *d,
+				  const struct cuse_opener *o, size_t *size)
+{
+	fuse_req_t req = NULL;
+
+	if (d->held_write && (!o || d->held_by == o)) {
+		req = d->held_write;
+		*size = d->held_size;
+		d->held_write = NULL;
+		set_timer(d, 0);
+	}
+	return req;
+}
+
+/*
  * An O_NONBLOCK client writes, then polls.  Were its write answered before
  * the command ran, the poll would find the command still running and the
  * response would need a poll notification and a second poll: two more
@@ -80,12 +99,8 @@ void cuse_dev_hold_writes(struct cuse_dev *d, bool on)
 
 	pthread_mutex_lock(&d->lock);
 	d->holding = on && d->timer_fd >= 0;
-	if (!d->holding) {
-		/* nobody will answer a held write now: this call does */
-		req = d->held_write;
-		size = d->held_size;
-		d->held_write = NULL;
-	}
+	if (!d->holding) /* nobody will answer a held write now: this call does */
+		req = take_held_write(d, NULL, &size);
 	pthread_mutex_unlock(&d->lock);
 	if (req)
 		fuse_reply_write(req, size);
@@ -95,36 +110,15 @@ void cuse_dev_timer_fired(struct cuse_dev *d)
 {
 	uint64_t expiries;
 	fuse_req_t req;
-	size_t size;
+	size_t size = 0;
 
 	if (read(d->timer_fd, &expiries, sizeof(expiries)) < 0)
 		return; /* EAGAIN: disarmed in between, the write was answered */
 	pthread_mutex_lock(&d->lock);
-	req = d->held_write;
-	size = d->held_size;
-	d->held_write = NULL;
+	req = take_held_write(d, NULL, &size);
 	pthread_mutex_unlock(&d->lock);
 	if (req)
 		fuse_reply_write(req, size);
-}
-
-/*
- * @o's held write, if any, to be answered once dev->lock is dropped; its
- * timer stops.  Under dev->lock, as the timer is set under it: a write that
- * comes next sets its own after this.
- */
-static fuse_req_t take_held_write(struct cuse_dev *d,
-				  const struct cuse_opener *o, size_t *size)
-{
-	fuse_req_t req = NULL;
-
-	if (d->held_write && d->held_by == o) {
-		req = d->held_write;
-		*size = d->held_size;
-		d->held_write = NULL;
-		set_timer(d, 0);
-	}
-	return req;
 }
 
 bool cuse_dev_budget_take(struct cuse_dev *d, size_t n)

@@ -16,9 +16,10 @@
  * O_NONBLOCK write returns once its command has run too, if that takes less
  * than CUSE_NONBLOCK_HOLD_US and someone watches the node's timer (one held
  * write at a time); a longer command goes on on the writer's thread after
- * the write returns, while poll() and read() wait.  The functions find their struct
- * cuse_dev through the opener, never through fuse_req_userdata(), so a
- * node's session may carry whatever userdata it likes.
+ * the write returns, while poll() and read() wait.  The functions find
+ * their struct cuse_dev through the opener, never through
+ * fuse_req_userdata(), so a node's session may carry whatever userdata it
+ * likes.
  */
 #ifndef CUSE_TPM_CUSE_DEV_H
 #define CUSE_TPM_CUSE_DEV_H
