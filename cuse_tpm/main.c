@@ -341,6 +341,7 @@ static int confine_files(struct daemon *d)
 static int serve(struct daemon *d)
 {
 	const struct options *o = &d->opts;
+	bool stopped_early = false;
 	char err[512];
 	int rc;
 
@@ -463,9 +464,13 @@ static int serve(struct daemon *d)
 			report_failure(d, "cannot serve /dev/%s", o->dev.name);
 		log_err("the CUSE loop failed");
 	} else if (!d->ready && !d->failed) {
-		/* a stop signal, or PTM_SHUTDOWN, before the probe was through */
+		/*
+		 * A stop signal, or PTM_SHUTDOWN, before the probe was through:
+		 * what the starter waits for failed, the stop itself did not.
+		 */
 		report_failure(d, "stopped before /dev/%s was ready",
 			       o->dev.name);
+		stopped_early = true;
 	}
 out:
 	/*
@@ -485,7 +490,7 @@ out:
 		unlink(o->pid_file);
 	if (o->pid_file && d->pid_fd >= 0)
 		close(d->pid_fd);
-	return d->ready ? 0 : 1;
+	return d->ready || stopped_early ? 0 : 1;
 }
 
 int main(int argc, char *argv[])

@@ -110,9 +110,9 @@ group_daemon() {
 
 # SIGTERM at 0-200 ms after exec: while loading (the default action, 143),
 # while the TPM boots, as the loops start, while the readiness probe waits
-# for them, or once ready.  Past loading, the daemon must end in order,
-# ready (0) or not (1, and it says so), and its node go, however the signal
-# and the probe cross.  read -t on a FIFO that never speaks waits without a
+# for them, or once ready.  Past loading, the daemon must end in order
+# (status 0; before readiness it says so), and its node go, however the
+# signal and the probe cross.  read -t on a FIFO that never speaks waits without a
 # fork, to the millisecond.
 daemon_stops_while_starting() {
 	local pid ms rc out bad="" early=0 unborn=0
@@ -127,7 +127,7 @@ daemon_stops_while_starting() {
 		wait_gone $pid || { bad+=" ${ms}ms:hangs"; kill -KILL $pid; }
 		wait $pid; rc=$?
 		out=$(cat /tmp/stop.out)
-		if [ $rc -eq 1 ] && [[ $out == *"stopped before $DEV was ready"* ]]; then
+		if [ $rc -eq 0 ] && [[ $out == *"stopped before $DEV was ready"* ]]; then
 			early=$((early + 1))
 		elif [ $rc -eq 143 ] && [ -z "$out" ]; then
 			unborn=$((unborn + 1)) # still loading: nothing of ours ran
