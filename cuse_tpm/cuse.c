@@ -4,6 +4,7 @@
 
 #include "cuse_dev.h"
 #include "cuse_ioctl.h"
+#include "identity.h"
 #include "log.h"
 #include "rm.h"
 
@@ -11,11 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
-#include <grp.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -109,38 +107,6 @@ static void dev_init_done(void *userdata)
 	n->node_made = true;
 }
 
-/* A user or group as a name or a number; -1 with a reason in @err. */
-static int resolve_id(const char *s, bool group, unsigned *id, char *err,
-		      size_t errlen)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (!errno && *s && !*end && *s != '-' && v < UINT_MAX) {
-		*id = (unsigned)v;
-		return 0;
-	}
-	if (group) {
-		const struct group *gr = getgrnam(s);
-
-		if (gr) {
-			*id = gr->gr_gid;
-			return 0;
-		}
-	} else {
-		const struct passwd *pw = getpwnam(s);
-
-		if (pw) {
-			*id = pw->pw_uid;
-			return 0;
-		}
-	}
-	return fail_with(err, errlen, "--node: no such %s '%s'",
-			 group ? "group" : "user", s);
-}
-
 /* --node: owner, group and mode, for hosts where no udev rule sets them. */
 static int apply_node_owner(const struct cuse_device *d,
 			    const struct cuse_node *n, char *err, size_t errlen)
@@ -148,9 +114,12 @@ static int apply_node_owner(const struct cuse_device *d,
 	const struct cuse_device_config *c = d->cfg;
 	unsigned uid = (unsigned)-1, gid = (unsigned)-1;
 
-	if ((c->owner && resolve_id(c->owner, false, &uid, err, errlen) < 0) ||
-	    (c->group && resolve_id(c->group, true, &gid, err, errlen) < 0))
-		return -1;
+	if (c->owner && identity_resolve(c->owner, false, &uid) < 0)
+		return fail_with(err, errlen, "--node: no such user '%s'",
+				 c->owner);
+	if (c->group && identity_resolve(c->group, true, &gid) < 0)
+		return fail_with(err, errlen, "--node: no such group '%s'",
+				 c->group);
 	if ((c->owner || c->group) &&
 	    lchown(n->node, (uid_t)uid, (gid_t)gid) < 0)
 		return fail_with(err, errlen, "--node: chown %s: %s", n->node,

@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +30,35 @@ int identity_find(struct identity *id, const char *user, char *err,
 	}
 	id->ngroups = (size_t)n;
 	return 0;
+}
+
+int identity_resolve(const char *s, bool group, unsigned *id)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!errno && *s && !*end && *s != '-' && v < UINT_MAX) {
+		*id = (unsigned)v;
+		return 0;
+	}
+	if (group) {
+		const struct group *gr = getgrnam(s);
+
+		if (gr) {
+			*id = gr->gr_gid;
+			return 0;
+		}
+	} else {
+		const struct passwd *pw = getpwnam(s);
+
+		if (pw) {
+			*id = pw->pw_uid;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 int identity_become(const struct identity *id, const char *user, char *err,

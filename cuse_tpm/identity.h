@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Who the daemon runs as, and where its root is: --runas and --chroot.
+ * Who the daemon runs as, and where its root is: --runas and --chroot;
+ * and the users and groups the options name.
  * The user is looked up while the host's /etc can still be read (before
  * --chroot), and taken once root's work (/dev/cuse, sockets) is done.
- * Each function returns 0, or -1 with a one-line reason in @err.
+ * Each function but identity_resolve() returns 0, or -1 with a one-line
+ * reason in @err.
  */
 #ifndef CUSE_TPM_IDENTITY_H
 #define CUSE_TPM_IDENTITY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -18,6 +21,11 @@ struct identity {
 	size_t ngroups;
 };
 
+/*
+ * A user (or, with @group, a group) given as a name or a number, as for
+ * --node's owner and group; 0, or -1 when there is no such one.
+ */
+int identity_resolve(const char *s, bool group, unsigned *id);
 /* Looks up @user and its groups. */
 int identity_find(struct identity *id, const char *user, char *err,
 		  size_t errlen);
