@@ -104,6 +104,21 @@ def start(port):
     return p, None
 
 
+def start_on_free_port():
+    """The first start: a random port may be taken (the local end of some
+    client's connection, say) and the daemon then exits at once, so try
+    others, below the kernel's ephemeral range.  The restarts reuse it."""
+    for _ in range(8):
+        port = random.randint(20000, 32000)
+        p, tpm = start(port)
+        if tpm:
+            return port, p, tpm
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    return port, p, None
+
+
 def nv_value(tpm, index, size):
     rc, resp = tpm.run(nv_read(index, size))
     if rc != 0:
@@ -113,10 +128,9 @@ def nv_value(tpm, index, size):
 
 
 def main():
-    port = random.randint(20000, 60000)
     acked_count, acked_data, inflight_data = 0, b"\0" * 8, None
     failures, kills, commands = [], 0, 0
-    p, tpm = start(port)
+    port, p, tpm = start_on_free_port()
     assert tpm, "daemon did not start"
     assert tpm.run(nv_define(COUNTER, 0x00060016, 8))[0] == 0
     assert tpm.run(nv_define(DATA, 0x00060006, 8))[0] == 0
