@@ -311,6 +311,19 @@ static void wake_loop(int sig)
 	(void)sig;
 }
 
+/* The signals that end the daemon, in order. */
+static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP };
+#define N_STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
+
+static void stop_signal_set(sigset_t *set)
+{
+	size_t i;
+
+	sigemptyset(set);
+	for (i = 0; i < N_STOP_SIGNALS; i++)
+		sigaddset(set, stop_signals[i]);
+}
+
 /*
  * The resource-managed node's loop.  The signals that end the daemon are
  * blocked here (and in the workers it starts): they must reach the raw
@@ -322,10 +335,7 @@ static void *rm_loop(void *arg)
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
+	stop_signal_set(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (!cfg)
 		return NULL;
@@ -380,8 +390,6 @@ static void stop_rm_node(struct cuse_device *d)
  * which quiesces the core (ends its waits, cancels the command), so the
  * loop ends at once.  File scope: a signal handler has no other way.
  */
-static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP };
-#define N_STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
 static struct sigaction fuse_actions[N_STOP_SIGNALS];
 static int keeper_pipe[2] = { -1, -1 }; /* 's': a stop signal, 'q': end */
 
@@ -508,7 +516,6 @@ int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 {
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	sigset_t stop_set;
-	size_t i;
 	int rc;
 
 	if (!cfg)
@@ -536,9 +543,7 @@ int cuse_device_run(struct cuse_device *d, struct vtpm *vtpm)
 		return -1;
 	}
 	/* main() blocked them while the TPM booted: one that came acts now */
-	sigemptyset(&stop_set);
-	for (i = 0; i < N_STOP_SIGNALS; i++)
-		sigaddset(&stop_set, stop_signals[i]);
+	stop_signal_set(&stop_set);
 	pthread_sigmask(SIG_UNBLOCK, &stop_set, NULL);
 	if (d->has_rm && start_rm_node(d, vtpm) < 0) {
 		log_err("cannot serve %s", d->rm.node);
