@@ -48,7 +48,7 @@ struct daemon {
 	struct server *srv;      /* with --ctrl or --server */
 	pthread_t main_thread;
 	int pid_fd;       /* the pid file, open before the sandbox, or -1 */
-	char state_dir[PATH_MAX];
+	char *state_dir; /* the state's full path, for messages and the sandbox */
 	struct identity runas; /* looked up before --chroot */
 };
 
@@ -365,15 +365,15 @@ static int serve(struct daemon *d)
 		report_failure(d, "%s", err);
 		goto out;
 	}
-	if ((o->has_key &&
-	     crypt_key_load(&o->key_spec, &d->file_key, err, sizeof(err)) < 0) ||
-	    (o->has_migration_key &&
-	     crypt_key_load(&o->migration_key_spec, &d->migration_key, err,
+	if ((o->key_spec &&
+	     crypt_key_load(o->key_spec, &d->file_key, err, sizeof(err)) < 0) ||
+	    (o->migration_key_spec &&
+	     crypt_key_load(o->migration_key_spec, &d->migration_key, err,
 			    sizeof(err)) < 0)) {
 		report_failure(d, "%s", err);
 		goto out;
 	}
-	if (o->has_migration_key)
+	if (o->migration_key_spec)
 		d->opts.tpm.migration_key = &d->migration_key;
 	if (o->ctrl.type != ENDPOINT_NONE || o->data.type != ENDPOINT_NONE) {
 		d->srv = server_new(&o->ctrl, &o->data, err, sizeof(err));
@@ -404,10 +404,15 @@ static int serve(struct daemon *d)
 					     : strerror(-rc));
 		goto out;
 	}
-	if (o->has_key)
+	if (o->key_spec)
 		store_set_key(d->store, &d->file_key);
-	if (!realpath(o->state_dir, d->state_dir))
-		snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
+	d->state_dir = realpath(o->state_dir, NULL);
+	if (!d->state_dir)
+		d->state_dir = strdup(o->state_dir);
+	if (!d->state_dir) {
+		report_failure(d, "out of memory");
+		goto out;
+	}
 	/*
 	 * The lock is ours before any state is read, and in this process.
 	 * As in swtpm, --migration incoming postpones it until state arrives,
@@ -485,6 +490,7 @@ out:
 	store_close(d->store);
 	crypt_key_wipe(&d->file_key);
 	crypt_key_wipe(&d->migration_key);
+	free(d->state_dir);
 	/* ours to remove: filled in at readiness, or made and never filled */
 	if (o->pid_file && (d->ready || d->pid_fd >= 0))
 		unlink(o->pid_file);

@@ -88,14 +88,17 @@ static int run_subopts(struct options *o, optvalue_fn *h, const char *opt,
 	return h(o, &so, err, errlen);
 }
 
-static int run_key(struct crypt_key_spec *spec, bool *has, const char *opt,
+static int run_key(struct crypt_key_spec **spec, const char *opt,
 		   const char *arg, char *err, size_t errlen)
 {
 	char why[256];
 
-	if (options_parse_key(arg, spec, why, sizeof(why)) < 0)
+	if (!*spec)
+		*spec = malloc(sizeof(**spec));
+	if (!*spec)
+		return fail_with(err, errlen, "--%s: out of memory", opt);
+	if (options_parse_key(arg, *spec, why, sizeof(why)) < 0)
 		return fail_with(err, errlen, "--%s: %s", opt, why);
-	*has = true;
 	return 0;
 }
 
@@ -226,10 +229,10 @@ static int take_option(struct options *o, int c, char *err, size_t errlen)
 		return run_subopts(o, optvalue_server, "server", optarg, err,
 				   errlen);
 	case OPT_KEY:
-		return run_key(&o->key_spec, &o->has_key, "key", optarg, err,
+		return run_key(&o->key_spec, "key", optarg, err,
 			       errlen);
 	case OPT_MIGRATION_KEY:
-		return run_key(&o->migration_key_spec, &o->has_migration_key,
+		return run_key(&o->migration_key_spec,
 			       "migration-key", optarg, err, errlen);
 	case 'r':
 		o->runas = optarg;
@@ -405,6 +408,9 @@ int options_parse(struct options *o, int argc, char *argv[], char *err,
 
 void options_free(struct options *o)
 {
+	free(o->key_spec);
+	free(o->migration_key_spec);
+	o->key_spec = o->migration_key_spec = NULL;
 	while (o->ncopies)
 		free(o->copies[--o->ncopies]);
 }

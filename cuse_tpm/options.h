@@ -60,9 +60,10 @@ struct options {
 	const char *state_dir;  /* the backend's path */
 	mode_t state_mode;
 	bool durable;
-	bool has_key, has_migration_key;
-	struct crypt_key_spec key_spec;        /* --key */
-	struct crypt_key_spec migration_key_spec; /* --migration-key */
+	/* --key and --migration-key, or NULL: allocated when given, since a
+	 * spec holds a PATH_MAX path and the options live on main()'s stack */
+	struct crypt_key_spec *key_spec;
+	struct crypt_key_spec *migration_key_spec;
 	enum seccomp_action seccomp; /* --seccomp action= */
 	const char *runas;      /* user to become once /dev/cuse is open */
 	const char *rm_node;    /* --rm-node on|off|NAME, or NULL */

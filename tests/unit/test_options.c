@@ -235,9 +235,9 @@ static void swtpm_setup_command_line(void)
 	CHECK(strcmp(o.state_dir, "/s") == 0 && o.tpm.lock);
 	CHECK(o.data.conn_fd == 7 && o.data.fd == -1 && o.data.terminate);
 	CHECK(o.ctrl.conn_fd == 5 && o.ctrl.fd == -1 && o.ctrl.terminate);
-	CHECK(o.has_key && o.key_spec.source == CRYPT_PWD_FD &&
-	      o.key_spec.fd == 9 && o.key_spec.key_len == 32);
-	CHECK(o.has_migration_key && o.migration_key_spec.fd == 10);
+	CHECK(o.key_spec && o.key_spec->source == CRYPT_PWD_FD &&
+	      o.key_spec->fd == 9 && o.key_spec->key_len == 32);
+	CHECK(o.migration_key_spec && o.migration_key_spec->fd == 10);
 	/* --ctrl fd= listens; -f in socket mode is swtpm's --fd */
 	CHECK_EQ(PARSE(&o, err, "socket", "--tpmstate", "dir=/x", "--ctrl",
 		       "type=unixio,fd=4", "-f", "8", "-t"),
