@@ -31,7 +31,8 @@ LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 # table of control operations is the daemon's too.
 CLIENT_SRCS := cuse_tpm/io.c cuse_tpm_ioctl/client.c
 # The core and its parts, shared by the daemon and the native unit tests.
-CORE_SRCS := cuse_tpm/log.c $(CLIENT_SRCS) cuse_tpm/crypt.c cuse_tpm/blob.c \
+CORE_SRCS := cuse_tpm/log.c $(CLIENT_SRCS) cuse_tpm/crypt.c \
+	cuse_tpm/blob.c cuse_tpm/blob_read.c \
 	cuse_tpm/store.c cuse_tpm/store_dir.c cuse_tpm/store_file.c \
 	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/vtpm_state.c \
 	cuse_tpm/rm_cmd.c cuse_tpm/rm_tpm.c cuse_tpm/rm.c cuse_tpm/subopt.c cuse_tpm/optvalue.c \

@@ -113,7 +113,7 @@ FUZZ_COV_SRCS = $(CORE_SRCS) $(CUSE_SRCS) $(TESTLIB_SRCS)
 FUZZ_PROFDATA ?= $(shell command -v llvm-profdata || command -v llvm-profdata-14)
 FUZZ_COV ?= $(shell command -v llvm-cov || command -v llvm-cov-14)
 # the sources each target is about
-FUZZ_COV_FILES_blob := cuse_tpm/blob.c cuse_tpm/crypt.c
+FUZZ_COV_FILES_blob := cuse_tpm/blob.c cuse_tpm/blob_read.c cuse_tpm/crypt.c
 FUZZ_COV_FILES_options := cuse_tpm/options.c cuse_tpm/optvalue.c cuse_tpm/subopt.c
 FUZZ_COV_FILES_ioctl := cuse_tpm/cuse_ioctl.c cuse_tpm/cuse_dev.c cuse_tpm/vtpm.c \
 	cuse_tpm/vtpm_state.c cuse_tpm/tpmlib.c

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * fuzz-blob: the state blob container codec (cuse_tpm/blob.c) on arbitrary
- * bytes, with and without keys.  The first input byte selects what the rest
- * is (keys, when used, come next: a length byte, 16 or 32, and the bytes):
+ * fuzz-blob: the state blob container codec (cuse_tpm/blob.c, blob_read.c)
+ * on arbitrary bytes, with and without keys.  The first input byte selects
+ * what the rest is (keys, when used, come next: a length byte, 16 or 32,
+ * and the bytes):
  *
  *   0  a state file          blob_unwrap_file
  *   1  a migration blob      blob_unwrap_migration

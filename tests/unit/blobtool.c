@@ -158,7 +158,7 @@ static uint8_t *put_tlv(uint8_t *p, uint16_t tag, size_t len)
 /*
  * A header-version-1 state file as swtpm's reader takes it: AES-CBC with a
  * zero IV over SHA-256(state) || state, padded to the key length.  Written
- * here only, to prove the reader in blob.c against swtpm's.
+ * here only, to prove the reader in blob_read.c against swtpm's.
  */
 static uint32_t wrap_legacy(const uint8_t *data, size_t len,
 			    const struct crypt_key *key, uint16_t flags,

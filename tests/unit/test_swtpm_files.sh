@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 #
-# The encrypted state containers of blob.c and the keys of crypt.c against
-# Debian's swtpm, through tests/unit/blobtool:
+# The encrypted state containers of blob.c/blob_read.c and the keys of
+# crypt.c against Debian's swtpm, through tests/unit/blobtool:
 #  (a) state files swtpm encrypted (128/256-bit keys, passphrases with both
 #      KDFs) decrypt to what swtpm itself hands out (swtpm_ioctl --save);
 #  (b) state files we encrypt, in every layout our reader takes, are taken
