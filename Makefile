@@ -35,7 +35,8 @@ CORE_SRCS := cuse_tpm/log.c $(CLIENT_SRCS) cuse_tpm/crypt.c \
 	cuse_tpm/blob.c cuse_tpm/blob_read.c \
 	cuse_tpm/store.c cuse_tpm/store_dir.c cuse_tpm/store_file.c \
 	cuse_tpm/tpmlib.c cuse_tpm/vtpm.c cuse_tpm/vtpm_state.c \
-	cuse_tpm/rm_cmd.c cuse_tpm/rm_tpm.c cuse_tpm/rm.c cuse_tpm/subopt.c cuse_tpm/optvalue.c \
+	cuse_tpm/rm_cmd.c cuse_tpm/rm_tpm.c cuse_tpm/rm_space.c cuse_tpm/rm.c \
+	cuse_tpm/subopt.c cuse_tpm/optvalue.c \
 	cuse_tpm/options.c cuse_tpm/ctrl.c \
 	cuse_tpm/server.c cuse_tpm/sandbox.c
 # The CUSE front end's data path and ioctl codec; cuse.c is its session.

@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include "rm.h"
+/*
+ * The resource manager and the command it runs for an opener (see rm.h):
+ * the objects and sessions the command names loaded from the opener's
+ * space (rm_space.c) and their handles translated, what the response
+ * returns taken into the space, all of it saved back after; the commands
+ * it answers itself; the sessions openers saved out.
+ */
+#include "rm_internal.h"
 
 #include "byteorder.h"
 #include "log.h"
@@ -11,37 +18,6 @@
 #include <string.h>
 
 #define HEADER 10
-
-/* Slot i of a space is virtual handle 0x80ffffff - i, as in the kernel. */
-#define VHANDLE(slot) (0x80000000u | (RM_HANDLE_INDEX - (uint32_t)(slot)))
-#define SLOT(vhandle) (RM_HANDLE_INDEX - ((vhandle) & RM_HANDLE_INDEX))
-
-struct rm_object {
-	uint8_t *ctx; /* its saved context */
-	uint32_t ctx_len;
-	uint32_t phandle; /* while loaded for a command, else 0 */
-};
-
-struct rm_session {
-	uint32_t handle; /* 0: a free slot */
-	uint8_t *ctx;    /* its saved context; NULL while loaded */
-	uint32_t ctx_len;
-};
-
-struct rm {
-	struct vtpm *v;
-	struct rm_limits lim;
-	/* sessions openers saved out themselves, oldest first */
-	uint32_t *detached;
-	unsigned ndetached;
-};
-
-struct rm_space {
-	struct rm *rm;
-	struct rm_object *objects;   /* rm->lim.objects slots */
-	struct rm_session *sessions; /* rm->lim.sessions slots */
-	size_t ctx_bytes;
-};
 
 /* One command of an opener, run while the TPM is held. */
 struct rm_job {
@@ -57,80 +33,6 @@ struct rm_job {
 	uint8_t work[VTPM_IO_MAX]; /* the command, handles translated */
 	uint8_t out[VTPM_IO_MAX];  /* its response */
 };
-
-static bool slot_used(const struct rm_object *o)
-{
-	return o->ctx || o->phandle;
-}
-
-/* ---- the space ----------------------------------------------------------- */
-
-static void set_context(struct rm_space *s, uint8_t **ctx, uint32_t *ctx_len,
-			uint8_t *new_ctx, uint32_t new_len)
-{
-	s->ctx_bytes -= *ctx_len;
-	free(*ctx);
-	*ctx = new_ctx;
-	*ctx_len = new_len;
-	s->ctx_bytes += new_len;
-}
-
-static void drop_object(struct rm_space *s, unsigned slot)
-{
-	struct rm_object *o = &s->objects[slot];
-
-	set_context(s, &o->ctx, &o->ctx_len, NULL, 0);
-	o->phandle = 0;
-}
-
-static void drop_session(struct rm_space *s, unsigned i)
-{
-	struct rm_session *ses = &s->sessions[i];
-
-	set_context(s, &ses->ctx, &ses->ctx_len, NULL, 0);
-	ses->handle = 0;
-}
-
-/* The slot of the opener's object @vhandle, or -1. */
-static int own_object(const struct rm_space *s, uint32_t vhandle)
-{
-	uint32_t slot = SLOT(vhandle);
-
-	if (rm_handle_type(vhandle) != RM_HT_TRANSIENT ||
-	    slot >= s->rm->lim.objects || !slot_used(&s->objects[slot]))
-		return -1;
-	return (int)slot;
-}
-
-static int own_session(const struct rm_space *s, uint32_t handle)
-{
-	unsigned i;
-
-	for (i = 0; handle && i < s->rm->lim.sessions; i++)
-		if (s->sessions[i].handle == handle)
-			return (int)i;
-	return -1;
-}
-
-static int free_object(const struct rm_space *s)
-{
-	unsigned i;
-
-	for (i = 0; i < s->rm->lim.objects; i++)
-		if (!slot_used(&s->objects[i]))
-			return (int)i;
-	return -1;
-}
-
-static int free_session(const struct rm_space *s)
-{
-	unsigned i;
-
-	for (i = 0; i < s->rm->lim.sessions; i++)
-		if (!s->sessions[i].handle)
-			return (int)i;
-	return -1;
-}
 
 /* ---- sessions saved out by their openers -------------------------------- */
 
@@ -167,6 +69,18 @@ static void detached_add(struct rm_job *j, uint32_t handle)
 	rm->detached[rm->ndetached++] = handle;
 }
 
+static void flush_detached(struct vtpm_exclusive *x, void *ctx)
+{
+	struct rm *rm = ctx;
+	struct rm_tpm *t = rm_tpm_new(x);
+	unsigned i;
+
+	for (i = 0; t && i < rm->ndetached; i++)
+		rm_tpm_flush(t, rm->detached[i]);
+	rm->ndetached = 0;
+	free(t);
+}
+
 /* ---- before the command: load what it names ------------------------------ */
 
 /* Loads object @slot, unless this command loaded it already. */
@@ -184,7 +98,7 @@ static uint32_t load_object(struct rm_job *j, int slot, unsigned index)
 	if (!rm_tpm_gone(rc))
 		return rc;
 	/* its context no longer loads (TPM reset, say): it is gone */
-	drop_object(j->s, (unsigned)slot);
+	rm_space_drop_object(j->s, (unsigned)slot);
 	return RM_RC_REFERENCE_H0 + index;
 }
 
@@ -199,14 +113,14 @@ static uint32_t load_session(struct rm_job *j, int i, uint32_t ref)
 	rc = rm_tpm_context_load(&j->tpm, ses->ctx, ses->ctx_len, &handle);
 	if (rc == RM_RC_SUCCESS && handle == ses->handle) {
 		/* a session's saved context loads once: it is in the TPM now */
-		set_context(j->s, &ses->ctx, &ses->ctx_len, NULL, 0);
+		rm_space_set_context(j->s, &ses->ctx, &ses->ctx_len, NULL, 0);
 		return rc;
 	}
 	if (rc == RM_RC_SUCCESS)
 		rm_tpm_flush(&j->tpm, handle); /* not the session we saved: never use it */
 	else if (!rm_tpm_gone(rc))
 		return rc;
-	drop_session(j->s, (unsigned)i);
+	rm_space_drop_session(j->s, (unsigned)i);
 	return ref;
 }
 
@@ -225,14 +139,14 @@ static uint32_t load_handles(struct rm_job *j)
 		int own;
 
 		if (rm_handle_type(r->handle) == RM_HT_TRANSIENT) {
-			own = own_object(j->s, r->handle);
+			own = rm_space_own_object(j->s, r->handle);
 			rc = own < 0 ? RM_RC_REFERENCE_H0 + i
 				     : load_object(j, own, i);
 			if (!rc)
 				put_be32(j->work + r->off,
 					 j->s->objects[own].phandle);
 		} else if (rm_is_session(r->handle)) {
-			own = own_session(j->s, r->handle);
+			own = rm_space_own_session(j->s, r->handle);
 			rc = own < 0 ? RM_RC_REFERENCE_H0 + i
 				     : load_session(j, own,
 						    RM_RC_REFERENCE_H0 + i);
@@ -244,7 +158,7 @@ static uint32_t load_handles(struct rm_job *j)
 
 		if (!rm_is_session(h))
 			continue; /* a password, or what the TPM refuses */
-		own = own_session(j->s, h);
+		own = rm_space_own_session(j->s, h);
 		rc = own < 0 ? RM_RC_REFERENCE_S0 + i
 			     : load_session(j, own, RM_RC_REFERENCE_S0 + i);
 	}
@@ -262,9 +176,9 @@ static uint32_t take_response(struct rm_job *j)
 	/* the opener saved its own session out: the TPM keeps it for it */
 	if (j->c.cc == RM_CC_CONTEXT_SAVE &&
 	    rm_is_session(j->c.handles[0].handle)) {
-		i = own_session(j->s, j->c.handles[0].handle);
+		i = rm_space_own_session(j->s, j->c.handles[0].handle);
 		if (i >= 0) {
-			drop_session(j->s, (unsigned)i);
+			rm_space_drop_session(j->s, (unsigned)i);
 			detached_add(j, j->c.handles[0].handle);
 		}
 	}
@@ -272,7 +186,7 @@ static uint32_t take_response(struct rm_job *j)
 		return RM_RC_SUCCESS;
 	h = get_be32(j->out + HEADER);
 	if (rm_handle_type(h) == RM_HT_TRANSIENT) {
-		i = free_object(j->s);
+		i = rm_space_unused_object(j->s);
 		if (i < 0) {
 			rm_tpm_flush(&j->tpm, h);
 			return RM_RC_OBJECT_MEMORY;
@@ -282,9 +196,9 @@ static uint32_t take_response(struct rm_job *j)
 		put_be32(j->out + HEADER, VHANDLE(i));
 	} else if (rm_is_session(h)) {
 		detached_remove(j->s->rm, h);
-		if (own_session(j->s, h) >= 0)
+		if (rm_space_own_session(j->s, h) >= 0)
 			return RM_RC_SUCCESS;
-		i = free_session(j->s);
+		i = rm_space_unused_session(j->s);
 		if (i < 0) {
 			rm_tpm_flush(&j->tpm, h);
 			return RM_RC_SESSION_MEMORY;
@@ -310,9 +224,9 @@ static void save_object(struct rm_job *j, unsigned slot)
 	rm_tpm_flush(&j->tpm, o->phandle);
 	o->phandle = 0;
 	if (rc == RM_RC_SUCCESS)
-		set_context(j->s, &o->ctx, &o->ctx_len, ctx, len);
+		rm_space_set_context(j->s, &o->ctx, &o->ctx_len, ctx, len);
 	else if (rm_tpm_gone(rc) || !o->ctx)
-		drop_object(j->s, slot); /* the command flushed it */
+		rm_space_drop_object(j->s, slot); /* the command flushed it */
 	if ((int)slot != j->new_object)
 		return;
 	if (rc != RM_RC_SUCCESS)
@@ -320,7 +234,7 @@ static void save_object(struct rm_job *j, unsigned slot)
 	else if (over_memory(j->s))
 		j->late_rc = RM_RC_MEMORY;
 	if (j->late_rc)
-		drop_object(j->s, slot);
+		rm_space_drop_object(j->s, slot);
 }
 
 static void save_session(struct rm_job *j, unsigned i)
@@ -331,7 +245,7 @@ static void save_session(struct rm_job *j, unsigned i)
 	uint32_t rc = rm_tpm_context_save(&j->tpm, ses->handle, &ctx, &len);
 
 	if (rc == RM_RC_SUCCESS)
-		set_context(j->s, &ses->ctx, &ses->ctx_len, ctx, len);
+		rm_space_set_context(j->s, &ses->ctx, &ses->ctx_len, ctx, len);
 	if (rc == RM_RC_SUCCESS && (int)i == j->new_session &&
 	    over_memory(j->s))
 		rc = j->late_rc = RM_RC_MEMORY;
@@ -342,7 +256,7 @@ static void save_session(struct rm_job *j, unsigned i)
 		rm_tpm_flush(&j->tpm, ses->handle);
 	if ((int)i == j->new_session && !j->late_rc)
 		j->late_rc = rc;
-	drop_session(j->s, i);
+	rm_space_drop_session(j->s, i);
 }
 
 /* Nothing of the opener stays loaded: contexts saved, objects flushed. */
@@ -372,13 +286,13 @@ static void flush_own(struct rm_job *j, uint32_t h)
 	uint32_t rc;
 
 	if (rm_handle_type(h) == RM_HT_TRANSIENT) {
-		i = own_object(j->s, h);
-		if (i >= 0)
-			drop_object(j->s, (unsigned)i); /* saved, not loaded */
+		i = rm_space_own_object(j->s, h);
+		if (i >= 0) /* saved, not loaded */
+			rm_space_drop_object(j->s, (unsigned)i);
 		reply_rc(j, i >= 0 ? RM_RC_SUCCESS : RM_RC_HANDLE_P1);
 		return;
 	}
-	i = own_session(j->s, h);
+	i = rm_space_own_session(j->s, h);
 	if (i < 0) {
 		reply_rc(j, RM_RC_HANDLE_P1);
 		return;
@@ -387,7 +301,7 @@ static void flush_own(struct rm_job *j, uint32_t h)
 	rc = load_session(j, i, RM_RC_HANDLE_P1);
 	if (rc == RM_RC_SUCCESS) {
 		rc = rm_tpm_flush(&j->tpm, h);
-		drop_session(j->s, (unsigned)i);
+		rm_space_drop_session(j->s, (unsigned)i);
 	}
 	reply_rc(j, rc);
 }
@@ -407,7 +321,7 @@ static void list_handles(struct rm_job *j, uint32_t first, uint32_t count)
 	if (rm_handle_type(first) == RM_HT_TRANSIENT) {
 		/* ascending handles: the highest slot first */
 		for (i = lim->objects; i-- > 0;)
-			if (slot_used(&j->s->objects[i]))
+			if (rm_slot_used(&j->s->objects[i]))
 				handles[n++] = VHANDLE(i);
 	} else if (rm_handle_type(first) == RM_HT_HMAC_SESSION) {
 		/* to their opener its sessions are loaded, never saved */
@@ -494,7 +408,7 @@ uint32_t rm_execute(struct rm_space *s, const uint8_t *cmd, uint32_t len,
 	return n;
 }
 
-/* ---- spaces and the manager ---------------------------------------------- */
+/* ---- the manager --------------------------------------------------------- */
 
 struct rm *rm_new(struct vtpm *v, const struct rm_limits *lim)
 {
@@ -522,70 +436,6 @@ struct rm *rm_new(struct vtpm *v, const struct rm_limits *lim)
 	return rm;
 }
 
-struct rm_space *rm_space_new(struct rm *rm)
-{
-	struct rm_space *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		return NULL;
-	s->rm = rm;
-	s->objects = calloc(rm->lim.objects + 1, sizeof(*s->objects));
-	s->sessions = calloc(rm->lim.sessions + 1, sizeof(*s->sessions));
-	if (!s->objects || !s->sessions) {
-		free(s->objects);
-		free(s->sessions);
-		free(s);
-		return NULL;
-	}
-	return s;
-}
-
-static void release(struct vtpm_exclusive *x, void *ctx)
-{
-	struct rm_space *s = ctx;
-	struct rm_tpm *t = rm_tpm_new(x);
-	unsigned i;
-
-	for (i = 0; t && i < s->rm->lim.sessions; i++) {
-		struct rm_session *ses = &s->sessions[i];
-		uint32_t handle = 0;
-
-		/* loaded from our context first: the handle is surely ours */
-		if (ses->ctx && rm_tpm_context_load(t, ses->ctx, ses->ctx_len,
-						    &handle) == RM_RC_SUCCESS)
-			rm_tpm_flush(t, handle);
-	}
-	free(t);
-}
-
-void rm_space_free(struct rm_space *s)
-{
-	unsigned i;
-
-	if (!s)
-		return;
-	vtpm_exclusive(s->rm->v, release, s);
-	for (i = 0; i < s->rm->lim.objects; i++)
-		free(s->objects[i].ctx);
-	for (i = 0; i < s->rm->lim.sessions; i++)
-		free(s->sessions[i].ctx);
-	free(s->objects);
-	free(s->sessions);
-	free(s);
-}
-
-static void flush_detached(struct vtpm_exclusive *x, void *ctx)
-{
-	struct rm *rm = ctx;
-	struct rm_tpm *t = rm_tpm_new(x);
-	unsigned i;
-
-	for (i = 0; t && i < rm->ndetached; i++)
-		rm_tpm_flush(t, rm->detached[i]);
-	rm->ndetached = 0;
-	free(t);
-}
-
 void rm_free(struct rm *rm)
 {
 	if (!rm)
@@ -593,16 +443,4 @@ void rm_free(struct rm *rm)
 	vtpm_exclusive(rm->v, flush_detached, rm);
 	free(rm->detached);
 	free(rm);
-}
-
-void rm_space_count(struct rm_space *s, unsigned *objects,
-		    unsigned *sessions)
-{
-	unsigned i;
-
-	*objects = *sessions = 0;
-	for (i = 0; i < s->rm->lim.objects; i++)
-		*objects += slot_used(&s->objects[i]);
-	for (i = 0; i < s->rm->lim.sessions; i++)
-		*sessions += s->sessions[i].handle != 0;
 }

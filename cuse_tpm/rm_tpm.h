@@ -2,7 +2,8 @@
 /*
  * The commands the resource manager sends the TPM itself, from inside
  * vtpm_exclusive(): ContextLoad, ContextSave and FlushContext.  Each
- * returns the TPM's response code.  Private to rm.c.
+ * returns the TPM's response code.  Private to the resource manager
+ * (rm.c, rm_space.c).
  */
 #ifndef CUSE_TPM_RM_TPM_H
 #define CUSE_TPM_RM_TPM_H

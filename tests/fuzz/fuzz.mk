@@ -121,7 +121,8 @@ FUZZ_COV_FILES_datapath := cuse_tpm/cuse_dev.c cuse_tpm/vtpm.c cuse_tpm/tpmlib.c
 FUZZ_COV_FILES_tool := cuse_tpm_ioctl/client.c cuse_tpm_ioctl/commands.c \
 	cuse_tpm_ioctl/report.c cuse_tpm_ioctl/main.c
 FUZZ_COV_FILES_ctrl := cuse_tpm/ctrl.c cuse_tpm/vtpm.c cuse_tpm/vtpm_state.c
-FUZZ_COV_FILES_rm := cuse_tpm/rm_cmd.c cuse_tpm/rm.c cuse_tpm/rm_tpm.c
+FUZZ_COV_FILES_rm := cuse_tpm/rm_cmd.c cuse_tpm/rm.c cuse_tpm/rm_space.c \
+	cuse_tpm/rm_tpm.c
 FUZZ_COV_FILES_SH = case $$t in $(foreach t,$(FUZZ_ALL),$(t)$(rparen) files="$(FUZZ_COV_FILES_$(t))";;) esac
 
 $(BUILD)/fuzz/cov/fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_COV_SRCS) tests/fuzz/cuse_harness.c \
