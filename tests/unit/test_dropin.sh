@@ -14,6 +14,8 @@
 # Usage: test_dropin.sh [path/to/cuse_tpm].  PASS/FAIL lines, a tally.
 set -u
 OURS=$(realpath "${1:-build/cuse_tpm}")
+# shellcheck source=tests/lib/ports.sh
+. "$(dirname "$0")/../lib/ports.sh"
 TMP=$(mktemp -d /tmp/cuse_tpm_dropin.XXXXXX)
 PID=
 passed=0 failed=0
@@ -60,24 +62,25 @@ setup() {
 # serve DIR ARGS...: cuse_tpm socket on DIR, data on $PORT and control on
 # $PORT+1 (the swtpm TCTI's layout), started; retries on a taken port
 serve() {
-	local dir=$1 i
-	shift
-	for _ in 1 2 3; do
-		PORT=$((20000 + RANDOM % 30000))
-		export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$PORT"
-		"$OURS" socket --tpmstate "dir=$dir" --server "type=tcp,port=$PORT" \
-			--ctrl "type=tcp,port=$((PORT + 1))" --flags not-need-init,startup-clear \
-			--log "file=$TMP/serve.log" "$@" </dev/null >>"$TMP/serve.out" 2>&1 &
-		PID=$!
-		for ((i = 0; i < 200; i++)); do
-			swtpm_ioctl --tcp "127.0.0.1:$((PORT + 1))" -c >/dev/null 2>&1 && return 0
-			kill -0 "$PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-		PID=
+	start_on_free_port serve_on "$@"
+}
+# serve_on PORT DIR ARGS...: one try of serve, on PORT
+serve_on() {
+	local port=$1 dir=$2 i
+	shift 2
+	export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$port"
+	"$OURS" socket --tpmstate "dir=$dir" --server "type=tcp,port=$port" \
+		--ctrl "type=tcp,port=$((port + 1))" --flags not-need-init,startup-clear \
+		--log "file=$TMP/serve.log" "$@" </dev/null >>"$TMP/serve.out" 2>&1 &
+	PID=$!
+	for ((i = 0; i < 200; i++)); do
+		swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -c >/dev/null 2>&1 && return 0
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.05
 	done
+	kill "$PID" 2>/dev/null
+	wait "$PID" 2>/dev/null
+	PID=
 	return 1
 }
 halt() {

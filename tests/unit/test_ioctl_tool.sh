@@ -31,6 +31,9 @@ for tool in "$OURS" swtpm swtpm_ioctl; do
 	fi
 done
 
+# shellcheck source=tests/lib/ports.sh
+. "$ROOT/tests/lib/ports.sh"
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_ioctl_tool.XXXXXX")
 PIDS=()
 PASSED=0
@@ -61,31 +64,40 @@ fail() {
 # channel on $TMP/NAME/ctrl.sock, or on a free TCP port with "tcp"; sets
 # SOCK_<NAME>/PORT_<NAME>/PID_<NAME>.  The TPM runs and is started up.
 start_tpm() {
-	local name=$1 kind=${2:-unix} dir=$TMP/$1 port ctrl pid
+	local name=$1 kind=${2:-unix}
 	shift 2 2>/dev/null || shift
-	mkdir -p "$dir/state"
-	for _ in 1 2 3 4 5 6 7 8; do
-		port=$((20000 + RANDOM % 40000))
-		if [ "$kind" = tcp ]; then
-			ctrl="type=tcp,port=$port"
-		else
-			ctrl="type=unixio,path=$dir/ctrl.sock"
-		fi
-		rm -f "$dir/ctrl.sock"
-		"$SERVER" socket --tpm2 --tpmstate "dir=$dir/state" --ctrl "$ctrl" \
-			--flags not-need-init,startup-clear \
-			--log "file=$dir/log" "$@" </dev/null >/dev/null 2>&1 &
-		pid=$!
-		PIDS+=("$pid")
-		if wait_ready "$pid" "$kind" "$dir/ctrl.sock" "$port"; then
-			eval "PID_$name=$pid SOCK_$name=$dir/ctrl.sock PORT_$name=$port"
-			return 0
-		fi
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		[ "$kind" = tcp ] || break
-	done
+	mkdir -p "$TMP/$name/state"
+	if [ "$kind" = tcp ]; then
+		start_on_free_port start_tpm_on "$name" tcp "$@" && return 0
+	else
+		start_tpm_on "" "$name" unix "$@" && return 0
+	fi
 	echo "cannot start swtpm ($name)" >&2
+	return 1
+}
+
+# start_tpm_on PORT NAME tcp|unix [OPTION...]: one try of start_tpm, with
+# the control channel on PORT for tcp (PORT is empty for unix)
+start_tpm_on() {
+	local port=$1 name=$2 kind=$3 dir=$TMP/$2 ctrl pid
+	shift 3
+	if [ "$kind" = tcp ]; then
+		ctrl="type=tcp,port=$port"
+	else
+		ctrl="type=unixio,path=$dir/ctrl.sock"
+	fi
+	rm -f "$dir/ctrl.sock"
+	"$SERVER" socket --tpm2 --tpmstate "dir=$dir/state" --ctrl "$ctrl" \
+		--flags not-need-init,startup-clear \
+		--log "file=$dir/log" "$@" </dev/null >/dev/null 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	if wait_ready "$pid" "$kind" "$dir/ctrl.sock" "$port"; then
+		eval "PID_$name=$pid SOCK_$name=$dir/ctrl.sock PORT_$name=$port"
+		return 0
+	fi
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
 	return 1
 }
 

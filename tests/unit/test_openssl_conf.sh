@@ -7,6 +7,8 @@
 # Usage: test_openssl_conf.sh [BUILD]; prints PASS/FAIL lines.
 set -u
 BUILD=${1:-build}
+# shellcheck source=tests/lib/ports.sh
+. "$(dirname "$0")/../lib/ports.sh"
 TMP=$(mktemp -d /tmp/cuse_tpm_osslconf.XXXXXX)
 PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
@@ -36,18 +38,19 @@ else
 	fail openssl-conf-loads-the-probe-provider "$(openssl list -providers 2>&1 | tr '\n' ' ')"
 fi
 
-# data on $PORT, control on $PORT+1 (the swtpm TCTI's layout); the default
-# --seccomp action=kill: a call outside the list would end the daemon
-for _ in 1 2 3; do
-	PORT=$((20000 + RANDOM % 30000))
+# start_daemon PORT: data on PORT, control on PORT+1 (the swtpm TCTI's
+# layout); the default --seccomp action=kill: a call outside the list would
+# end the daemon
+start_daemon() {
+	local port=$1 i
 	mkdir -p "$TMP/state"
 	"$BUILD/cuse_tpm" socket --tpm2 --tpmstate "dir=$TMP/state" \
-		--server "type=tcp,port=$PORT" --ctrl "type=tcp,port=$((PORT + 1))" \
+		--server "type=tcp,port=$port" --ctrl "type=tcp,port=$((port + 1))" \
 		--flags not-need-init,startup-clear --log "file=$TMP/log" \
 		</dev/null >"$TMP/out" 2>&1 &
 	PID=$!
 	for ((i = 0; i < 200; i++)); do
-		"$BUILD/cuse_tpm_ioctl" -c --tcp "127.0.0.1:$((PORT + 1))" >/dev/null 2>&1 && break 2
+		"$BUILD/cuse_tpm_ioctl" -c --tcp "127.0.0.1:$((port + 1))" >/dev/null 2>&1 && return 0
 		kill -0 "$PID" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -56,8 +59,10 @@ for _ in 1 2 3; do
 	status=$?
 	PID=
 	# a port taken by someone else: try another; a dead daemon: report it
-	grep -q "in use" "$TMP/out" || break
-done
+	grep -q "in use" "$TMP/out" && return 1
+	return 2
+}
+start_on_free_port start_daemon
 if [ -n "$PID" ]; then
 	pass daemon-starts-with-the-hosts-openssl-conf
 else

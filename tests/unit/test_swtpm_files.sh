@@ -29,6 +29,9 @@ for t in "$TOOL" swtpm swtpm_ioctl tpm2_startup tpm2_nvdefine tpm2_nvwrite \
 	fi
 done
 
+# shellcheck source=tests/lib/ports.sh
+. "$ROOT/tests/lib/ports.sh"
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_swtpm_files.XXXXXX")
 PIDS=()
 PASSED=0
@@ -62,25 +65,27 @@ fail() {
 # start_tpm DIR [swtpm options...]: a TPM 2 swtpm on DIR with its TCP server
 # on $PORT and control channel on $((PORT + 1)); sets PID and PORT.
 start_tpm() {
-	local dir=$1 try
-	shift
-	mkdir -p "$dir"
-	for try in 1 2 3 4 5 6 7 8; do
-		PORT=$((20000 + RANDOM % 40000))
-		"${TPM_BIN:-swtpm}" socket --tpm2 --tpmstate "dir=$dir" \
-			--server "type=tcp,port=$PORT,bindaddr=127.0.0.1" \
-			--ctrl "type=tcp,port=$((PORT + 1)),bindaddr=127.0.0.1" \
-			--log "file=$dir.log" "$@" </dev/null >/dev/null 2>&1 &
-		PID=$!
-		PIDS+=("$PID")
-		if wait_listening "$PID" $((PORT + 1)); then
-			return 0
-		fi
-		wait "$PID" 2>/dev/null
-		# a port clash makes swtpm exit; anything else would repeat
-		grep -q 'Address already in use' "$dir.log" 2>/dev/null || break
-	done
-	return 1
+	mkdir -p "$1"
+	start_on_free_port start_tpm_on "$@"
+}
+
+# start_tpm_on PORT DIR [swtpm options...]: one try of start_tpm, on PORT
+start_tpm_on() {
+	local port=$1 dir=$2
+	shift 2
+	"${TPM_BIN:-swtpm}" socket --tpm2 --tpmstate "dir=$dir" \
+		--server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+		--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
+		--log "file=$dir.log" "$@" </dev/null >/dev/null 2>&1 &
+	PID=$!
+	PIDS+=("$PID")
+	if wait_listening "$PID" $((port + 1)); then
+		return 0
+	fi
+	wait "$PID" 2>/dev/null
+	# a port clash makes swtpm exit; anything else would repeat
+	grep -q 'Address already in use' "$dir.log" 2>/dev/null && return 1
+	return 2
 }
 
 wait_listening() {

@@ -10,13 +10,9 @@
 # Usage: test_swtpm_interop.sh [path/to/cuse_tpm].  PASS/FAIL lines, tally.
 set -u
 OURS=${1:-build/cuse_tpm}
+# shellcheck source=tests/lib/ports.sh
+. "$(dirname "$0")/../lib/ports.sh"
 TMP=$(mktemp -d /tmp/cuse_tpm_interop.XXXXXX)
-# new_port: a random data port (control on the next one) for the TCTI
-new_port() {
-	PORT=$((20000 + RANDOM % 30000))
-	export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$PORT"
-}
-new_port
 PID=
 passed=0 failed=0
 LOOP=
@@ -49,33 +45,37 @@ version_args() {
 # once found its port taken (other tests pick random ports too): it tries
 # other ports.  A failure says why on stderr.
 serve() {
-	local bin=$1 dir=$2 i
+	start_on_free_port serve_on "$@" && return 0
+	echo "$1 did not serve on port $PORT: $(tail -n 2 "$TMP/$1.log" 2>/dev/null | tr '\n' ' ')" >&2
+	return 1
+}
+# serve_on PORT IMPL DIR: one try of serve, on PORT
+serve_on() {
+	local port=$1 impl=$2 dir=$3 bin=$2 i
 	[ "$bin" = swtpm ] || bin=$OURS
-	for _ in 1 2 3; do
-		# shellcheck disable=SC2046
-		"$bin" socket $(version_args "$1") --tpmstate "$(state_arg "$dir")" \
-			${KEYARGS[@]+"${KEYARGS[@]}"} \
-			--server "type=tcp,port=$PORT" --ctrl "type=tcp,port=$((PORT + 1))" \
-			--flags "$FLAGS" --log "file=$TMP/$1.log" \
-			</dev/null >"$TMP/$1.out" 2>&1 &
-		PID=$!
-		for ((i = 0; i < 200; i++)); do
-			swtpm_ioctl --tcp "127.0.0.1:$((PORT + 1))" -c >/dev/null 2>&1 && return 0
-			kill -0 "$PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		if kill -0 "$PID" 2>/dev/null; then
-			kill "$PID"
-			wait "$PID" 2>/dev/null
-			PID=
-			break
-		fi
+	export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$port"
+	# shellcheck disable=SC2046
+	"$bin" socket $(version_args "$impl") --tpmstate "$(state_arg "$dir")" \
+		${KEYARGS[@]+"${KEYARGS[@]}"} \
+		--server "type=tcp,port=$port" --ctrl "type=tcp,port=$((port + 1))" \
+		--flags "$FLAGS" --log "file=$TMP/$impl.log" \
+		</dev/null >"$TMP/$impl.out" 2>&1 &
+	PID=$!
+	for ((i = 0; i < 200; i++)); do
+		swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -c >/dev/null 2>&1 && return 0
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$PID" 2>/dev/null; then
+		# running but not answering: another port would not help
+		kill "$PID"
 		wait "$PID" 2>/dev/null
 		PID=
-		echo "$1 on port $PORT exited: $(tail -n 2 "$TMP/$1.out" "$TMP/$1.log" 2>/dev/null | tr '\n' ' ')" >&2
-		new_port
-	done
-	echo "$1 did not serve on port $PORT: $(tail -n 2 "$TMP/$1.log" 2>/dev/null | tr '\n' ' ')" >&2
+		return 2
+	fi
+	wait "$PID" 2>/dev/null
+	PID=
+	echo "$impl on port $port exited: $(tail -n 2 "$TMP/$impl.out" "$TMP/$impl.log" 2>/dev/null | tr '\n' ' ')" >&2
 	return 1
 }
 halt() {
