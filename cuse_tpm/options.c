@@ -229,11 +229,10 @@ static int take_option(struct options *o, int c, char *err, size_t errlen)
 		return run_subopts(o, optvalue_server, "server", optarg, err,
 				   errlen);
 	case OPT_KEY:
-		return run_key(&o->key_spec, "key", optarg, err,
-			       errlen);
+		return run_key(&o->key_spec, "key", optarg, err, errlen);
 	case OPT_MIGRATION_KEY:
-		return run_key(&o->migration_key_spec,
-			       "migration-key", optarg, err, errlen);
+		return run_key(&o->migration_key_spec, "migration-key", optarg,
+			       err, errlen);
 	case 'r':
 		o->runas = optarg;
 		return 0;
