@@ -31,3 +31,17 @@ start_on_free_port() {
 	done
 	return 1
 }
+
+# ctrl_answers PORT PID: waits up to 10 s for the control channel on
+# 127.0.0.1:PORT to answer swtpm_ioctl -c.  0 once it answers; 1 when PID
+# exits first, as a server does whose port was taken; 2 when PID still runs
+# without answering, which another port would not cure.
+ctrl_answers() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		swtpm_ioctl --tcp "127.0.0.1:$1" -c >/dev/null 2>&1 && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 2
+}

@@ -66,18 +66,14 @@ serve() {
 }
 # serve_on PORT DIR ARGS...: one try of serve, on PORT
 serve_on() {
-	local port=$1 dir=$2 i
+	local port=$1 dir=$2
 	shift 2
 	export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$port"
 	"$OURS" socket --tpmstate "dir=$dir" --server "type=tcp,port=$port" \
 		--ctrl "type=tcp,port=$((port + 1))" --flags not-need-init,startup-clear \
 		--log "file=$TMP/serve.log" "$@" </dev/null >>"$TMP/serve.out" 2>&1 &
 	PID=$!
-	for ((i = 0; i < 200; i++)); do
-		swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -c >/dev/null 2>&1 && return 0
-		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	ctrl_answers $((port + 1)) "$PID" && return 0
 	kill "$PID" 2>/dev/null
 	wait "$PID" 2>/dev/null
 	PID=

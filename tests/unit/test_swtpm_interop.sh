@@ -51,7 +51,7 @@ serve() {
 }
 # serve_on PORT IMPL DIR: one try of serve, on PORT
 serve_on() {
-	local port=$1 impl=$2 dir=$3 bin=$2 i
+	local port=$1 impl=$2 dir=$3 bin=$2
 	[ "$bin" = swtpm ] || bin=$OURS
 	export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$port"
 	# shellcheck disable=SC2046
@@ -61,18 +61,16 @@ serve_on() {
 		--flags "$FLAGS" --log "file=$TMP/$impl.log" \
 		</dev/null >"$TMP/$impl.out" 2>&1 &
 	PID=$!
-	for ((i = 0; i < 200; i++)); do
-		swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -c >/dev/null 2>&1 && return 0
-		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$PID" 2>/dev/null; then
-		# running but not answering: another port would not help
+	ctrl_answers $((port + 1)) "$PID"
+	case $? in
+	0) return 0 ;;
+	2)
 		kill "$PID"
 		wait "$PID" 2>/dev/null
 		PID=
 		return 2
-	fi
+		;;
+	esac
 	wait "$PID" 2>/dev/null
 	PID=
 	echo "$impl on port $port exited: $(tail -n 2 "$TMP/$impl.out" "$TMP/$impl.log" 2>/dev/null | tr '\n' ' ')" >&2
