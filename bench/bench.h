@@ -114,7 +114,7 @@ int workload_prepare(struct transport *t);
  */
 int workload_run(struct transport *paths, size_t npaths, bool small);
 
-#define BENCH_MAX_PATHS 12
+#define BENCH_MAX_PATHS 16
 
 #define BENCH_NV_INDEX 0x01500b00u
 #define BENCH_NV_SIZE 64
