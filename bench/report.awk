@@ -97,7 +97,8 @@ function ratio_target(path, cmd, want, text,    ops, lops) {
 
 function print_commands(    c, p, path, fuse, core) {
 	section("1. Command throughput and latency")
-	print "vm = the QEMU TCG guest, every vm row from the same guest run; host = native, for reference."
+	print "vm = the QEMU TCG guest, every vm row from the same guest run, all of it on vCPU 0; host = native,"
+	print "for reference."
 	print "limit = libtpms in-process, NVRAM in memory; core = the daemon's core (its TPM lock and state"
 	print "files) without a front end; device = /dev/vtpm-bench, blocking write+read or O_NONBLOCK+poll;"
 	print "socket = cuse_tpm socket's data channel; swtpm = Debian's swtpm socket (both on unix sockets)."
@@ -300,8 +301,8 @@ function print_floor(    n) {
 		print "handoff = floor-tpm built as swtpm's CUSE mode is: write() hands the command to a worker thread"
 		print "and returns, read() and poll() wait for the worker: what that design costs here, without swtpm's"
 		print "own work (Debian's swtpm has no CUSE mode to run beside ours)."
-		print "The device and the floors run on vCPU 0.  Each figure is the median over " n " rounds of the path's"
-		print "p50; the paths take turns in each round."
+		print "The device, the floors and the socket servers run on vCPU 0.  Each figure is the median over " n
+		print "rounds of the path's p50; the paths take turns in each round."
 		floor_rows("device", "")
 		floor_rows("device-poll", "-poll")
 	}

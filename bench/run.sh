@@ -353,10 +353,10 @@ guest() {
 	# the golden state lies on the read-only root: work on copies
 	cp -r "$golden" /tmp/bench-golden
 	golden=/tmp/bench-golden
-	# The device and its floors take turns on vCPU 0, as in the issue's
-	# own measurements: in TCG a wake-up across vCPUs costs about 100 us,
-	# more than the differences measured, and more for designs with more
-	# thread switches.  The other figures run unpinned.
+	# Everything device_figures measures (the device, its floors, the
+	# socket servers) runs on vCPU 0: in TCG a wake-up across vCPUs costs
+	# about 100 us, more than the differences measured, and the more the
+	# more thread switches a design makes.  The other figures run unpinned.
 	taskset -pc 0 $$ >/dev/null
 	device_figures
 	taskset -pc "0-$(($(nproc) - 1))" $$ >/dev/null
