@@ -112,8 +112,10 @@ set_server_args() { # KIND DIR SOCKET
 		--flags "$flags")
 }
 
-# Our socket channel, where this build of the daemon has one.
-have_socket() { "$daemon" socket --help 2>&1 | grep -q -- --server; }
+# Our socket channel, where this build of the daemon has one.  grep reads
+# the whole help: with -q it could leave at the first match and the daemon,
+# still writing, would die of SIGPIPE, which pipefail takes for a no.
+have_socket() { "$daemon" socket --help 2>&1 | grep -- --server >/dev/null; }
 
 # The socket servers to measure: swtpm always, ours where it exists.
 socket_kinds() {
