@@ -7,6 +7,7 @@
 #include "identity.h"
 #include "log.h"
 #include "rm.h"
+#include "stop_signals.h"
 
 #include <cuse_lowlevel.h>
 #include <errno.h>
@@ -309,19 +310,6 @@ fail:
 static void wake_loop(int sig)
 {
 	(void)sig;
-}
-
-/* The signals that end the daemon, in order. */
-static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP };
-#define N_STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
-
-static void stop_signal_set(sigset_t *set)
-{
-	size_t i;
-
-	sigemptyset(set);
-	for (i = 0; i < N_STOP_SIGNALS; i++)
-		sigaddset(set, stop_signals[i]);
 }
 
 /*

@@ -13,6 +13,7 @@
 #include "probe.h"
 #include "sandbox.h"
 #include "server.h"
+#include "stop_signals.h"
 #include "store.h"
 #include "tpmlib.h"
 #include "vtpm.h"
@@ -254,14 +255,6 @@ static void on_tpm_exit(void *ctx)
 		cuse_device_exit(d->dev);
 	else
 		pthread_kill(d->main_thread, SIGTERM);
-}
-
-static void stop_signal_set(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGHUP);
 }
 
 static void block_stop_signals(void)
