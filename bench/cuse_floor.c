@@ -196,6 +196,10 @@ static void floor_poll(fuse_req_t req, struct fuse_file_info *fi,
 
 static void floor_release(fuse_req_t req, struct fuse_file_info *fi)
 {
+	struct floor_tpm *tpm = fuse_req_userdata(req);
+
+	if (tpm && tpm->handoff)
+		wait_done(tpm); /* the worker may still write the response */
 	free(opener_of(fi));
 	fuse_reply_err(req, 0);
 }
