@@ -33,7 +33,7 @@ CMD_GET_CAPABILITY, CMD_INIT, CMD_SHUTDOWN = 1, 2, 3
 CMD_GET_TPMESTABLISHED, CMD_SET_LOCALITY = 4, 5
 CMD_HASH_START, CMD_HASH_DATA = 6, 7
 CMD_STORE_VOLATILE, CMD_GET_STATEBLOB, CMD_GET_CONFIG = 10, 12, 15
-CMD_GET_INFO, CMD_LOCK_STORAGE = 18, 19
+CMD_SET_DATAFD, CMD_GET_INFO, CMD_LOCK_STORAGE = 16, 18, 19
 PTM_BLOB_TYPE_SAVESTATE = 3
 TPM2_STARTUP_CLEAR = bytes.fromhex("80010000000c000001440000")
 TPM2_GETRANDOM_8 = bytes.fromhex("80010000000c0000017b0008")
@@ -142,11 +142,15 @@ def tpm_command(d, cmd):
         return head + recv_exact(s, struct.unpack(">I", head[2:6])[0] - 10)
 
 
+def send_fds(s, data, fds):
+    s.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                        struct.pack("%di" % len(fds), *fds))] if fds else [])
+
+
 def send_with_fds(s, data, nfds):
     fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(nfds)]
     try:
-        s.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                            struct.pack("%di" % nfds, *fds))] if fds else [])
+        send_fds(s, data, fds)
     finally:
         for fd in fds:
             os.close(fd)
@@ -457,6 +461,39 @@ def test_data_pipelined():
     hog.close()
 
 
+def test_idle_data_clients():
+    """The data channel waits for the next command in recv() itself:
+    SIGTERM still ends the daemon at once while a client sits idle there,
+    on the data socket and on a socketpair handed over as QEMU does
+    (SET_DATAFD), and the client sees its connection end."""
+    for how in ("data-socket", "set-datafd"):
+        d = Daemon(server=how == "data-socket")
+        d.request(CMD_INIT, b"\0\0\0\0")
+        if how == "data-socket":
+            client = d.connect(d.data)
+        else:
+            client, theirs = socket.socketpair()
+            with d.connect() as s:
+                send_fds(s, struct.pack(">I", CMD_SET_DATAFD),
+                         [theirs.fileno()])
+                handed = result(recv_exact(s, 4)) == TPM_SUCCESS
+            theirs.close()
+            check("set-datafd-accepted", handed)
+        client.settimeout(HANG)
+        client.sendall(TPM2_STARTUP_CLEAR)
+        answered = len(recv_exact(client, 10)) == 10
+        time.sleep(0.2)  # the daemon is back in recv() by now
+        rc, took = d.stop()
+        note("SIGTERM with an idle client on the %s: exit after %.2fs"
+             % (how, took))
+        check("%s-client-answered" % how, answered)
+        check("sigterm-with-idle-%s-client-exits-0" % how, rc == 0,
+              "rc=%s" % rc)
+        check("idle-%s-client-sees-the-end" % how,
+              recv_exact(client, 1) == b"")
+        client.close()
+
+
 def test_log_flood():
     """Warnings a client provokes are rate-limited."""
     d = Daemon()
@@ -478,6 +515,7 @@ try:
     test_modes()
     test_fifos()
     test_data_pipelined()
+    test_idle_data_clients()
     test_log_flood()
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
