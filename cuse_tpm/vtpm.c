@@ -153,16 +153,16 @@ static int execute(struct vtpm *v, const uint8_t *cmd, uint32_t len,
 				      v->cfg.tpm2 ? TPM2_RC_FAILURE : TPM_FAIL,
 				      err);
 	} else {
-		pthread_mutex_lock(&v->lock);
-		v->lib.locality = v->locality;
-		v->in_command = true;
-		pthread_mutex_unlock(&v->lock);
-
+		v->lib.locality =
+			__atomic_load_n(&v->locality, __ATOMIC_ACQUIRE);
+		/*
+		 * A CANCEL that still sees the flag after the command (its
+		 * read raced the clear) cancels nothing: libtpms lowers its
+		 * cancel signal as each command starts.
+		 */
+		__atomic_store_n(&v->in_command, true, __ATOMIC_RELEASE);
 		tpmlib_process(&v->lib, cmd, len, &out, &out_len);
-
-		pthread_mutex_lock(&v->lock);
-		v->in_command = false;
-		pthread_mutex_unlock(&v->lock);
+		__atomic_store_n(&v->in_command, false, __ATOMIC_RELEASE);
 	}
 	if (out_len > resp_size)
 		out_len = resp_size;
@@ -293,9 +293,7 @@ ptm_res vtpm_set_locality(struct vtpm *v, uint8_t loc)
 {
 	if (loc > 4 || (loc == 4 && v->cfg.reject_locality_4))
 		return TPM_BAD_LOCALITY;
-	pthread_mutex_lock(&v->lock);
-	v->locality = loc;
-	pthread_mutex_unlock(&v->lock);
+	__atomic_store_n(&v->locality, loc, __ATOMIC_RELEASE);
 	return TPM_SUCCESS;
 }
 
@@ -308,7 +306,7 @@ ptm_res vtpm_cancel(struct vtpm *v)
 		rc = TPM_BAD_ORDINAL;
 	else if (!v->cfg.tpm2)
 		rc = TPM_FAIL; /* libtpms' TPM 1.2 cannot cancel */
-	else if (v->in_command)
+	else if (__atomic_load_n(&v->in_command, __ATOMIC_ACQUIRE))
 		/* libtpms only raises a flag its long loops poll */
 		rc = tpmlib_cancel();
 	pthread_mutex_unlock(&v->lock);
@@ -425,7 +423,8 @@ void vtpm_quiesce(struct vtpm *v)
 	v->stopping = true;
 	pthread_cond_broadcast(&v->stop_cond);
 	/* a long command (key generation) ends now, as cancelled */
-	if (v->running && v->cfg.tpm2 && v->in_command)
+	if (v->running && v->cfg.tpm2 &&
+	    __atomic_load_n(&v->in_command, __ATOMIC_ACQUIRE))
 		tpmlib_cancel();
 	pthread_mutex_unlock(&v->lock);
 }

@@ -27,9 +27,10 @@ struct vtpm {
 	/* Shared, under lock; changed only under the tpm lock too. */
 	bool running;
 	bool established;
+	/* Atomic, and no lock: they change or are read on every command. */
 	bool in_command; /* a data command is inside libtpms */
 	uint8_t locality;
-	uint32_t buffersize; /* atomic: read before every command */
+	uint32_t buffersize;
 	/* Under lock: the process is ending (vtpm_quiesce); waits end. */
 	bool stopping;
 	bool lock_waiter; /* a LOCK_STORAGE waits for a foreign lock */
