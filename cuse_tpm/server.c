@@ -26,12 +26,10 @@ struct channel {
 	struct server *srv;
 	struct endpoint ep;
 	int listen_fd;  /* -1: none */
-	int conn_fd;    /* the one client served, or -1; set under srv->lock */
+	int conn_fd;    /* the one client served, or -1 */
 	int wake[2];    /* a byte here stops the thread or hands over an fd */
 	pthread_t thread;
 	bool running;
-	bool waits_in_recv; /* the data channel: see recv_next() */
-	bool conn_polled;   /* its client is no socket: poll() it instead */
 	/* the data channel's bytes read ahead of the command being served */
 	uint8_t in[VTPM_IO_MAX];
 	size_t in_len;
@@ -42,7 +40,7 @@ struct server {
 	struct channel ctrl, data;
 	server_exit_fn exit_fn;
 	void *exit_ctx;
-	pthread_mutex_t lock; /* the channels' conn_fd, and handed_fd */
+	pthread_mutex_t lock; /* the data channel's handed-over descriptor */
 	int handed_fd;
 };
 
@@ -185,15 +183,6 @@ static void close_conn(struct channel *c)
 		close(c->conn_fd);
 	c->conn_fd = -1;
 	c->in_len = 0;
-	c->conn_polled = false;
-}
-
-/* Takes a new client; under the lock channel_stop reads conn_fd with. */
-static void set_conn(struct channel *c, int fd)
-{
-	pthread_mutex_lock(&c->srv->lock);
-	c->conn_fd = fd;
-	pthread_mutex_unlock(&c->srv->lock);
 }
 
 /* Takes the data socket QEMU handed over (CMD_SET_DATAFD) as the client. */
@@ -217,31 +206,10 @@ static void drop_conn(struct channel *c)
 }
 
 /*
- * The data channel's wait for its client's next command: in recv() itself,
- * so that a command costs one system call less than a poll() and a recv().
- * channel_stop() ends the wait with shutdown(), which any socket's reader
- * sees at once, also one about to call recv().  True when bytes came in;
- * false leaves it to poll() to tell a stop, an end of file or an error.
- */
-static bool recv_next(struct channel *c)
-{
-	ssize_t n = recv(c->conn_fd, c->in, sizeof(c->in), 0);
-
-	if (n > 0) {
-		c->in_len = (size_t)n;
-		return true;
-	}
-	if (n < 0 && errno == ENOTSOCK)
-		c->conn_polled = true;
-	return false;
-}
-
-/*
  * Waits for the next event: a new client (accepted when none is served),
  * a request from the client, or a wake-up: 'd' hands a data socket over,
  * any other byte stops the thread.  Returns the fd that is ready, or -1
- * when the thread should stop.  A new client is always polled once before
- * recv_next() waits on it, so a stop that came before it is seen.
+ * when the thread should stop.
  */
 static int channel_wait(struct channel *c)
 {
@@ -249,9 +217,6 @@ static int channel_wait(struct channel *c)
 	char why;
 	int n;
 
-	if (c->waits_in_recv && c->conn_fd >= 0 && !c->in_len &&
-	    !c->conn_polled && recv_next(c))
-		return c->conn_fd;
 	for (;;) {
 		p[1].fd = c->conn_fd >= 0 ? c->conn_fd : c->listen_fd;
 		p[1].events = POLLIN;
@@ -271,7 +236,7 @@ static int channel_wait(struct channel *c)
 		}
 		if (c->conn_fd >= 0)
 			return c->conn_fd;
-		set_conn(c, accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC));
+		c->conn_fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (c->conn_fd < 0 && errno != EINTR && errno != ECONNABORTED)
 			log_warn("accept: %s", strerror(errno));
 	}
@@ -411,7 +376,6 @@ struct server *server_new(const struct endpoint *ctrl,
 		server_free(s);
 		return NULL;
 	}
-	s->data.waits_in_recv = true;
 	return s;
 }
 
@@ -444,21 +408,11 @@ int server_start(struct server *s, struct vtpm *v, server_exit_fn exit_fn,
 	return rc;
 }
 
-/* Ends a wait in recv_next(): the client's socket reads as ended. */
-static void interrupt_recv(struct channel *c)
-{
-	pthread_mutex_lock(&c->srv->lock);
-	if (c->waits_in_recv && c->conn_fd >= 0)
-		shutdown(c->conn_fd, SHUT_RD);
-	pthread_mutex_unlock(&c->srv->lock);
-}
-
 static void channel_stop(struct channel *c)
 {
 	if (c->running) {
 		if (write(c->wake[1], "q", 1) != 1)
 			log_warn("cannot stop a channel thread");
-		interrupt_recv(c);
 		pthread_join(c->thread, NULL);
 		c->running = false;
 	}
