@@ -78,6 +78,7 @@ static int tcti_open(struct transport *t, const char *label, const char *conf)
 	t->label = label;
 	t->transact = tcti_transact;
 	t->prepare = NULL;
+	t->before_command = NULL;
 	t->close = tcti_close;
 	t->fd = -1;
 	t->ctx = ctx;

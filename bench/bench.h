@@ -75,8 +75,10 @@ struct transport {
 	/* 0, or -1 with a message on stderr */
 	int (*transact)(struct transport *t, const uint8_t *cmd, size_t len,
 			uint8_t *resp, size_t *resp_len);
-	/* if set, called before each timed command (not timed itself) */
+	/* if set, called before each block of timed commands (not timed) */
 	void (*prepare)(struct transport *t);
+	/* if set, called before each timed command (not timed itself) */
+	void (*before_command)(struct transport *t);
 	/* if set, releases what the open function took */
 	void (*close)(struct transport *t);
 	int fd;
@@ -86,6 +88,11 @@ struct transport {
 
 /* limit.c: libtpms in this process, NVRAM in memory (from @state_dir). */
 int limit_open(struct transport *t, const char *state_dir);
+/*
+ * The same libtpms as "limit-switched": each command right after a round
+ * trip to another process, as a server runs it.  @limit closes libtpms.
+ */
+int limit_attach_switched(struct transport *t);
 /* core.c: the vtpm core, state in @dir, no front end. */
 int core_open(struct transport *t, const char *dir);
 /* device.c: /dev/NAME with blocking write/read, or O_NONBLOCK and poll. */

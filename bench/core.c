@@ -49,6 +49,7 @@ int core_open(struct transport *t, const char *dir)
 	t->label = "core";
 	t->transact = core_transact;
 	t->prepare = NULL;
+	t->before_command = NULL;
 	t->close = core_close;
 	t->fd = -1;
 	t->ctx = c;

@@ -86,6 +86,7 @@ void device_attach(struct transport *t, int fd, bool nonblock)
 	t->label = nonblock ? "device-poll" : "device";
 	t->transact = nonblock ? polling_transact : blocking_transact;
 	t->prepare = nonblock ? prepare_polling : prepare_blocking;
+	t->before_command = NULL;
 	t->close = NULL;
 	t->ctx = NULL;
 	t->pid = 0;

@@ -16,7 +16,8 @@ static void usage(void)
 	fputs("usage: bench mkstate STATE_DIR\n"
 	      "       bench run [--small] PATH...   (the paths take turns; --small: no\n"
 	      "         key generation)\n"
-	      "         PATH: limit[:STATE_DIR] | core:STATE_DIR | [LABEL=]device:/dev/NAME\n"
+	      "         PATH: limit[:STATE_DIR] (two paths: limit, limit-switched)\n"
+	      "               | core:STATE_DIR | [LABEL=]device:/dev/NAME\n"
 	      "               | LABEL=unix:SOCKET | LABEL=tcp:IPV4:PORT, each with an\n"
 	      "               optional @PID: the server whose CPU time is counted\n"
 	      "       bench init RUNS STATE_DIR\n"
@@ -50,7 +51,8 @@ static void label_device(struct transport *t, const char *label)
 
 /*
  * Opens the transports one PATH of "run" names (device: two, blocking and
- * polling, on one descriptor); how many, or 0.  PATH may end in @PID, the
+ * polling, on one descriptor; limit: two, warm and after a process switch,
+ * on one libtpms); how many, or 0.  PATH may end in @PID, the
  * server process whose CPU time and context switches are counted.
  */
 static size_t open_path(struct transport *t, size_t room, char *spec)
@@ -69,11 +71,12 @@ static size_t open_path(struct transport *t, size_t room, char *spec)
 		label = spec;
 		spec = eq + 1;
 	}
-	if (strcmp(spec, "limit") == 0)
-		n = limit_open(t, NULL) ? 0 : 1;
-	else if (strncmp(spec, "limit:", 6) == 0)
-		n = limit_open(t, spec + 6) ? 0 : 1;
-	else if (strncmp(spec, "core:", 5) == 0)
+	if ((strcmp(spec, "limit") == 0 || strncmp(spec, "limit:", 6) == 0) &&
+	    room >= 2) {
+		/* t[0] is libtpms' owner, and closes it after t[1] */
+		if (limit_open(&t[0], spec[5] ? spec + 6 : NULL) == 0)
+			n = limit_attach_switched(&t[1]) == 0 ? 2 : 1;
+	} else if (strncmp(spec, "core:", 5) == 0)
 		n = core_open(t, spec + 5) ? 0 : 1;
 	else if (strncmp(spec, "device:", 7) == 0 && room >= 2) {
 		if (device_open(&t[0], spec + 7, false) == 0) {

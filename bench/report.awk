@@ -36,7 +36,7 @@ function command_rows(cmd, label,    e, i, env, path, ops, lops, lp50, ratio, ov
 			path = paths[i]
 			if (!have("cmd", env, path, cmd)) {
 				if (path == "socket") {
-					printf "%-24s %-4s %-12s %s\n", label, env, path, "n/a (not implemented)"
+					printf "%-24s %-4s %-14s %s\n", label, env, path, "n/a (not implemented)"
 					label = ""
 				}
 				continue
@@ -44,7 +44,7 @@ function command_rows(cmd, label,    e, i, env, path, ops, lops, lp50, ratio, ov
 			ops = get("cmd", env, path, cmd, "ops")
 			ratio = lops > 0 ? sprintf("%.3f", ops / lops) : "-"
 			over = path != "limit" && lp50 != "" ? sprintf("%+.1f", get("cmd", env, path, cmd, "p50") - lp50) : "-"
-			printf "%-24s %-4s %-12s %5d %11.1f %10.1f %10.1f %10.1f %7s %10s\n",
+			printf "%-24s %-4s %-14s %5d %11.1f %10.1f %10.1f %10.1f %7s %10s\n",
 				label, env, path, get("cmd", env, path, cmd, "n"), ops,
 				get("cmd", env, path, cmd, "mean"),
 				get("cmd", env, path, cmd, "p50"), get("cmd", env, path, cmd, "p99"),
@@ -99,14 +99,17 @@ function print_commands(    c, p, path, fuse, core) {
 	section("1. Command throughput and latency")
 	print "vm = the QEMU TCG guest, every vm row from the same guest run, all of it on vCPU 0; host = native,"
 	print "for reference."
-	print "limit = libtpms in-process, NVRAM in memory; core = the daemon's core (its TPM lock and state"
-	print "files) without a front end; device = /dev/vtpm-bench, blocking write+read or O_NONBLOCK+poll;"
+	print "limit = libtpms in-process, NVRAM in memory; limit-switched = the same libtpms, each command run"
+	print "right after a round trip to another process (not timed), as a server's command always is: a"
+	print "process switch costs the command its caches and, under TCG, its whole TLB.  core = the daemon's"
+	print "core (its TPM lock and state files) without a front end; device = /dev/vtpm-bench, blocking"
+	print "write+read or O_NONBLOCK+poll;"
 	print "socket = cuse_tpm socket's data channel; swtpm = Debian's swtpm socket (both on unix sockets)."
 	print "x limit = ops/s over the limit's in the same environment; +p50 = p50 latency over the limit's."
 	print "All paths but the core take turns in one client, ten blocks of commands each; each row is its"
 	print "path's best round (most ops/s).  Every path starts from the same TPM state: the same seeds,"
 	print "so the same primary keys."
-	printf "\n%-24s %-4s %-12s %5s %11s %10s %10s %10s %7s %10s\n",
+	printf "\n%-24s %-4s %-14s %5s %11s %10s %10s %10s %7s %10s\n",
 		"command", "env", "path", "n", "ops/s", "mean us", "p50 us", "p99 us", "x limit", "+p50 us"
 	for (c = 1; c <= ncmds; c++)
 		command_rows(cmds[c], labels[c])
@@ -172,9 +175,9 @@ function fmt(v, f) {
 }
 
 # One device path against the floor devices of the same client mode.
-function floor_rows(path, suffix,    c, cmd, d, f, m, t, h, l) {
-	printf "\n%-16s %9s %9s %9s %9s %9s %9s %8s %14s %10s %9s\n", path " p50 us", "floor-st", "floor-mt",
-		"limit", "floor-tpm", "handoff", path, "x floor", "/(floor+limit)", "/floor-tpm", "/handoff"
+function floor_rows(path, suffix,    c, cmd, d, f, m, t, h, l, w) {
+	printf "\n%-16s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s %10s %9s\n", path " p50 us", "floor-st", "floor-mt",
+		"limit", "limit-sw", "floor-tpm", "handoff", path, "x floor", "/(f+l)", "/(f+l-sw)", "/floor-tpm", "/handoff"
 	for (c = 1; c <= ncmds; c++) {
 		cmd = cmds[c]
 		if (cmd ~ /^CreatePrimary/)
@@ -185,17 +188,19 @@ function floor_rows(path, suffix,    c, cmd, d, f, m, t, h, l) {
 		t = round_median("vm", "floor-tpm" suffix, cmd, "p50")
 		h = round_median("vm", "floor-handoff" suffix, cmd, "p50")
 		l = round_median("vm", "limit", cmd, "p50")
-		printf "%-16s %9s %9s %9s %9s %9s %9s %8s %14s %10s %9s\n", cmd, fmt(f, "%.1f"), fmt(m, "%.1f"),
-			fmt(l, "%.1f"), fmt(t, "%.1f"), fmt(h, "%.1f"), fmt(d, "%.1f"),
+		w = round_median("vm", "limit-switched", cmd, "p50")
+		printf "%-16s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s %10s %9s\n", cmd, fmt(f, "%.1f"), fmt(m, "%.1f"),
+			fmt(l, "%.1f"), fmt(w, "%.1f"), fmt(t, "%.1f"), fmt(h, "%.1f"), fmt(d, "%.1f"),
 			(d != "" && f > 0) ? sprintf("%.3f", d / f) : "-",
 			(d != "" && f + l > 0) ? sprintf("%.3f", d / (f + l)) : "-",
+			(d != "" && w != "" && f + w > 0) ? sprintf("%.3f", d / (f + w)) : "-",
 			(d != "" && t > 0) ? sprintf("%.3f", d / t) : "-",
 			(d != "" && h > 0) ? sprintf("%.3f", d / h) : "-"
 	}
 }
 
-# The worst small command's p50 over (@fpath's p50 [+ the limit's]).
-function floor_targets(path, fpath, add_limit, want, text,    c, cmd, d, f, l, worst, wcmd, r) {
+# The worst small command's p50 over (@fpath's p50 [+ @lpath's, a limit]).
+function floor_targets(path, fpath, lpath, want, text,    c, cmd, d, f, l, worst, wcmd, r) {
 	worst = 0
 	for (c = 1; c <= ncmds; c++) {
 		cmd = cmds[c]
@@ -203,7 +208,7 @@ function floor_targets(path, fpath, add_limit, want, text,    c, cmd, d, f, l, w
 			continue
 		d = round_median("vm", path, cmd, "p50")
 		f = round_median("vm", fpath, cmd, "p50")
-		l = add_limit ? round_median("vm", "limit", cmd, "p50") : 0
+		l = lpath != "" ? round_median("vm", lpath, cmd, "p50") : 0
 		if (d == "" || f == "" || l == "")
 			return
 		r = d / (f + l)
@@ -301,6 +306,8 @@ function print_floor(    n) {
 		print "handoff = floor-tpm built as swtpm's CUSE mode is: write() hands the command to a worker thread"
 		print "and returns, read() and poll() wait for the worker: what that design costs here, without swtpm's"
 		print "own work (Debian's swtpm has no CUSE mode to run beside ours)."
+		print "limit-sw = limit-switched (section 1): libtpms right after a process switch, as floor-tpm runs"
+		print "it; /(f+l) and /(f+l-sw) = the path over floor-st plus limit or limit-sw."
 		print "The device, the floors and the socket servers run on vCPU 0.  Each figure is the median over " n
 		print "rounds of the path's p50; the paths take turns in each round."
 		floor_rows("device", "")
@@ -312,12 +319,14 @@ function print_floor(    n) {
 	print " switches: voluntary + involuntary context switches of its threads.  Neither grows with other load.)"
 	insn_rows()
 	print "\nTargets:"
-	floor_targets("device", "floor-st", 1, 1.10, "(floor-st p50 + limit p50)")
-	floor_targets("device-poll", "floor-st-poll", 1, 1.10, "(floor-st-poll p50 + limit p50)")
-	floor_targets("device", "floor-tpm", 0, 1.10, "floor-tpm p50")
-	floor_targets("device-poll", "floor-tpm-poll", 0, 1.10, "floor-tpm-poll p50")
-	floor_targets("device", "floor-handoff", 0, 0.95, "handoff p50 (swtpm's CUSE design)")
-	floor_targets("device-poll", "floor-handoff-poll", 0, 0.95, "handoff-poll p50 (swtpm's CUSE design)")
+	floor_targets("device", "floor-st", "limit", 1.10, "(floor-st p50 + limit p50)")
+	floor_targets("device-poll", "floor-st-poll", "limit", 1.10, "(floor-st-poll p50 + limit p50)")
+	floor_targets("device", "floor-st", "limit-switched", 1.10, "(floor-st p50 + limit-switched p50)")
+	floor_targets("device-poll", "floor-st-poll", "limit-switched", 1.10, "(floor-st-poll p50 + limit-switched p50)")
+	floor_targets("device", "floor-tpm", "", 1.10, "floor-tpm p50")
+	floor_targets("device-poll", "floor-tpm-poll", "", 1.10, "floor-tpm-poll p50")
+	floor_targets("device", "floor-handoff", "", 0.95, "handoff p50 (swtpm's CUSE design)")
+	floor_targets("device-poll", "floor-handoff-poll", "", 0.95, "handoff-poll p50 (swtpm's CUSE design)")
 	socket_targets("vm")
 	socket_targets("host")
 	cpu_targets("vm", "device", "swtpm", "swtpm socket's")
@@ -560,7 +569,7 @@ function better_round(    i) {
 BEGIN {
 	ncmds = split("GetRandom PCR_Extend ReadClock GetCapability Hash_1KiB NV_Write_64 CreatePrimary_ECC CreatePrimary_RSA", cmds, " ")
 	split("GetRandom(32)|PCR_Extend(SHA-256)|ReadClock|GetCapability|Hash(1 KiB)|NV_Write(64 B)|CreatePrimary ECC+Flush|CreatePrimary RSA+Flush", labels, "|")
-	npaths = split("limit core device device-poll socket swtpm", paths, " ")
+	npaths = split("limit limit-switched core device device-poll socket swtpm", paths, " ")
 	ncpu = split("device device-poll floor-st floor-st-poll floor-mt floor-mt-poll floor-tpm floor-tpm-poll floor-handoff floor-handoff-poll socket swtpm", cpupaths, " ")
 	ninfo = split("date host_kernel host_cpu guest_kernel guest_cpu libtpms swtpm qemu cuse_tpm cc scale load_before load_after", info_keys, " ")
 	runs = 5

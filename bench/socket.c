@@ -120,6 +120,7 @@ int socket_open(struct transport *t, const char *addr)
 	t->label = "socket";
 	t->transact = socket_transact;
 	t->prepare = NULL;
+	t->before_command = NULL;
 	t->close = socket_close;
 	t->ctx = NULL;
 	t->pid = 0;

@@ -182,6 +182,8 @@ static int take_turns(struct transport *paths, size_t npaths, const struct op *o
 				paths[p].prepare(&paths[p]);
 			count_start(&paths[p], &start);
 			for (i = 0; i < block; i++) {
+				if (paths[p].before_command)
+					paths[p].before_command(&paths[p]);
 				t0 = now_ns();
 				if (run_op(&paths[p], op, cmd, len) < 0)
 					return -1;
