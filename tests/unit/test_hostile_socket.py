@@ -462,10 +462,11 @@ def test_data_pipelined():
 
 
 def test_idle_data_clients():
-    """The data channel waits for the next command in recv() itself:
-    SIGTERM still ends the daemon at once while a client sits idle there,
-    on the data socket and on a socketpair handed over as QEMU does
-    (SET_DATAFD), and the client sees its connection end."""
+    """SIGTERM ends the daemon at once while a client sits idle on the
+    data channel between commands, on the data socket and on a socketpair
+    handed over as QEMU does (SET_DATAFD), and the client sees its
+    connection end.  (A data thread that waited in a blocking recv() would
+    hang here unless the stop woke it.)"""
     for how in ("data-socket", "set-datafd"):
         d = Daemon(server=how == "data-socket")
         d.request(CMD_INIT, b"\0\0\0\0")
@@ -482,7 +483,7 @@ def test_idle_data_clients():
         client.settimeout(HANG)
         client.sendall(TPM2_STARTUP_CLEAR)
         answered = len(recv_exact(client, 10)) == 10
-        time.sleep(0.2)  # the daemon is back in recv() by now
+        time.sleep(0.2)  # the daemon waits for the next command by now
         rc, took = d.stop()
         note("SIGTERM with an idle client on the %s: exit after %.2fs"
              % (how, took))
