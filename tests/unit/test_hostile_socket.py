@@ -13,6 +13,7 @@ generous (tens of seconds) and only tells a wait from a hang; the times
 measured are printed for the record.  Prints PASS/FAIL lines and a tally."""
 import fcntl
 import os
+import select
 import shutil
 import signal
 import socket
@@ -32,11 +33,29 @@ TPM_SUCCESS, TPM_FAIL, TPM_BAD_PARAMETER, TPM_BAD_ORDINAL = 0, 9, 3, 0x0A
 CMD_GET_CAPABILITY, CMD_INIT, CMD_SHUTDOWN = 1, 2, 3
 CMD_GET_TPMESTABLISHED, CMD_SET_LOCALITY = 4, 5
 CMD_HASH_START, CMD_HASH_DATA = 6, 7
+CMD_CANCEL_TPM_CMD = 9
 CMD_STORE_VOLATILE, CMD_GET_STATEBLOB, CMD_GET_CONFIG = 10, 12, 15
 CMD_SET_DATAFD, CMD_GET_INFO, CMD_LOCK_STORAGE = 16, 18, 19
 PTM_BLOB_TYPE_SAVESTATE = 3
 TPM2_STARTUP_CLEAR = bytes.fromhex("80010000000c000001440000")
 TPM2_GETRANDOM_8 = bytes.fromhex("80010000000c0000017b0008")
+TPM2_RC_CANCELED = 0x909
+
+
+def tpm2_create_primary_rsa3072():
+    """CreatePrimary of an RSA-3072 storage key under the owner: a prime
+    search that takes from milliseconds to a second."""
+    public = bytes.fromhex("0001000b00030072" "0000" "000600800043" "0010"
+                           "0c00" "00000000" "0000")
+    body = (struct.pack(">II", 0x40000001, 9) +
+            bytes.fromhex("400000090000000000") +  # password session
+            bytes.fromhex("000400000000") +        # empty inSensitive
+            struct.pack(">H", len(public)) + public + b"\0\0" + b"\0" * 4)
+    return struct.pack(">HII", 0x8002, 10 + len(body), 0x131) + body
+
+
+def tpm2_flush_context(handle):
+    return struct.pack(">HII", 0x8001, 14, 0x165) + handle
 
 
 def check(name, ok, why=""):
@@ -495,6 +514,70 @@ def test_idle_data_clients():
         client.close()
 
 
+def read_response(s):
+    head = recv_exact(s, 10)
+    if len(head) < 10:
+        return head
+    return head + recv_exact(s, struct.unpack(">I", head[2:6])[0] - 10)
+
+
+def readable(s):
+    return bool(select.select([s], [], [], 0)[0])
+
+
+def test_long_command():
+    """A data client whose command takes long (a key generation) holds
+    the TPM, not the daemon: the control channel answers while it runs
+    (swtpm's single thread answers only after it), CANCEL ends it with
+    TPM_RC_CANCELED, and SIGTERM during it ends the daemon in order: the
+    command is answered (cancelled, or done if it was done), the daemon
+    exits 0 and the state is intact.  Orders are checked, not times: the control reply
+    must come while the command's response is still outstanding.  A key
+    may come quickly, so each try gets a new one, up to ten."""
+    d = Daemon("--flags", "not-need-init,startup-clear", server=True)
+    data = d.connect(d.data)
+    answered_meanwhile = cancelled = False
+    for tries in range(1, 11):
+        data.sendall(tpm2_create_primary_rsa3072())
+        with d.connect() as s:
+            est = request(s, CMD_GET_TPMESTABLISHED, reply=8)
+            pending = not readable(data)
+            cancel = request(s, CMD_CANCEL_TPM_CMD)
+        resp = read_response(data)
+        rc = struct.unpack(">I", resp[6:10])[0] if len(resp) >= 10 else None
+        if rc == 0:
+            data.sendall(tpm2_flush_context(resp[10:14]))
+            read_response(data)
+        if result(est) == TPM_SUCCESS and result(cancel) == TPM_SUCCESS:
+            answered_meanwhile |= pending
+            cancelled |= pending and rc == TPM2_RC_CANCELED
+        if answered_meanwhile and cancelled:
+            break
+    note("control during CreatePrimary RSA-3072: %d tries" % tries)
+    check("control-answers-during-a-long-command", answered_meanwhile)
+    check("cancel-ends-a-long-command-with-rc-canceled", cancelled)
+    data.sendall(TPM2_GETRANDOM_8)
+    check("tpm-serves-after-the-cancel",
+          read_response(data)[6:10] == b"\0\0\0\0")
+
+    data.sendall(tpm2_create_primary_rsa3072())
+    time.sleep(0.01)
+    rc, took = d.stop()
+    end = read_response(data)
+    data.close()
+    code = struct.unpack(">I", end[6:10])[0] if len(end) >= 10 else None
+    note("SIGTERM during CreatePrimary RSA-3072: exit after %.2fs, "
+         "response code %s" % (took, code if code is None else hex(code)))
+    check("sigterm-during-a-long-command-exits-0", rc == 0, "rc=%s" % rc)
+    check("long-command-answered-at-sigterm", code is not None,
+          repr(end[:10]))
+    again = Daemon("--flags", "not-need-init,startup-clear", server=True,
+                   state=d.state)
+    check("state-intact-after-sigterm-during-a-long-command",
+          tpm_command(again, TPM2_GETRANDOM_8)[6:10] == b"\0\0\0\0")
+    again.stop()
+
+
 def test_log_flood():
     """Warnings a client provokes are rate-limited."""
     d = Daemon()
@@ -517,6 +600,7 @@ try:
     test_fifos()
     test_data_pipelined()
     test_idle_data_clients()
+    test_long_command()
     test_log_flood()
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
