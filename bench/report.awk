@@ -104,7 +104,9 @@ function print_commands(    c, p, path, fuse, core) {
 	print "process switch costs the command its caches and, under TCG, its whole TLB.  core = the daemon's"
 	print "core (its TPM lock and state files) without a front end; device = /dev/vtpm-bench, blocking"
 	print "write+read or O_NONBLOCK+poll; socket = cuse_tpm socket's data channel; swtpm = Debian's swtpm"
-	print "socket (both on unix sockets)."
+	print "socket (both on unix sockets); swtpm-mt = the same swtpm with one idle thread more"
+	print "(bench/onethread.c): what a second thread, which our socket channel has so that control"
+	print "answers during a command, costs swtpm's own data path."
 	print "x limit = ops/s over the limit's in the same environment; +p50 = p50 latency over the limit's."
 	print "All paths but the core take turns in one client, ten blocks of commands each; each row is its"
 	print "path's best round (most ops/s).  Every path starts from the same TPM state: the same seeds,"
@@ -221,25 +223,48 @@ function floor_targets(path, fpath, lpath, want, text,    c, cmd, d, f, l, worst
 		path, want, text, worst, wcmd))
 }
 
-# Our socket channel against swtpm's, per small command, in ENV.
-function socket_targets(env,    c, cmd, o, w, worst, wcmd, spread) {
+# The highest median p50 of path A over path B's among the small commands
+# in ENV, as "RATIO COMMAND"; "" if either path lacks one.
+function worst_p50(env, a, b,    c, cmd, o, w, worst, wcmd) {
 	worst = 0
 	for (c = 1; c <= ncmds; c++) {
 		cmd = cmds[c]
 		if (cmd ~ /^CreatePrimary/)
 			continue
-		o = round_median(env, "socket", cmd, "p50")
-		w = round_median(env, "swtpm", cmd, "p50")
+		o = round_median(env, a, cmd, "p50")
+		w = round_median(env, b, cmd, "p50")
 		if (o == "" || w == "")
-			return
+			return ""
 		if (o / w > worst) {
 			worst = o / w
 			wcmd = cmd
 		}
 	}
-	spread = round_ratio_range(env, "socket", "swtpm", wcmd, "p50")
-	target(worst <= 1, sprintf("%s: cuse_tpm socket's p50 <= swtpm socket's on every small command: worst %.3f x (%s%s)",
-		env, worst, wcmd, spread == "" ? "" : "; its rounds: " spread " x"))
+	return worst " " wcmd
+}
+
+# "worst R x (COMMAND; its rounds: LO-HI x)" from worst_p50's WORST.
+function worst_p50_text(env, a, b, worst,    w, spread) {
+	split(worst, w, " ")
+	spread = round_ratio_range(env, a, b, w[2], "p50")
+	return sprintf("worst %.3f x (%s%s)", w[1], w[2],
+		spread == "" ? "" : "; its rounds: " spread " x")
+}
+
+# Our socket channel against swtpm's, per small command, in ENV; and, for
+# the record, what one thread more costs swtpm itself (swtpm-mt).
+function socket_targets(env,    worst, mt) {
+	worst = worst_p50(env, "socket", "swtpm")
+	if (worst == "")
+		return
+	target(worst + 0 <= 1, sprintf("%s: cuse_tpm socket's p50 <= swtpm socket's on every small command: %s",
+		env, worst_p50_text(env, "socket", "swtpm", worst)))
+	mt = worst_p50(env, "swtpm-mt", "swtpm")
+	if (mt == "")
+		return
+	printf "  (%s: swtpm-mt's p50 over swtpm's: %s;\n", env, worst_p50_text(env, "swtpm-mt", "swtpm", mt)
+	printf "   cuse_tpm socket's over swtpm-mt's: %s)\n",
+		worst_p50_text(env, "socket", "swtpm-mt", worst_p50(env, "socket", "swtpm-mt"))
 }
 
 # Server CPU time per command (us) and context switches per command.
@@ -569,8 +594,8 @@ function better_round(    i) {
 BEGIN {
 	ncmds = split("GetRandom PCR_Extend ReadClock GetCapability Hash_1KiB NV_Write_64 CreatePrimary_ECC CreatePrimary_RSA", cmds, " ")
 	split("GetRandom(32)|PCR_Extend(SHA-256)|ReadClock|GetCapability|Hash(1 KiB)|NV_Write(64 B)|CreatePrimary ECC+Flush|CreatePrimary RSA+Flush", labels, "|")
-	npaths = split("limit limit-switched core device device-poll socket swtpm", paths, " ")
-	ncpu = split("device device-poll floor-st floor-st-poll floor-mt floor-mt-poll floor-tpm floor-tpm-poll floor-handoff floor-handoff-poll socket swtpm", cpupaths, " ")
+	npaths = split("limit limit-switched core device device-poll socket swtpm swtpm-mt", paths, " ")
+	ncpu = split("device device-poll floor-st floor-st-poll floor-mt floor-mt-poll floor-tpm floor-tpm-poll floor-handoff floor-handoff-poll socket swtpm swtpm-mt", cpupaths, " ")
 	ninfo = split("date host_kernel host_cpu guest_kernel guest_cpu libtpms swtpm qemu cuse_tpm cc scale load_before load_after", info_keys, " ")
 	runs = 5
 }

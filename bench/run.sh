@@ -101,10 +101,13 @@ start_vtpm() {
 stop_vtpm() { stop_pidfile "/tmp/$1.pid" "/dev/$1"; }
 
 # Sets server_args to start a socket server KIND (swtpm: Debian's swtpm;
-# socket: ours) on unix sockets, returning once it serves.
+# swtpm-mt: the same with one idle thread more, bench/onethread.c; socket:
+# ours) on unix sockets, returning once it serves.
 set_server_args() { # KIND DIR SOCKET
 	case $1 in
 	swtpm) server_args=(swtpm socket --tpm2 --daemon) ;;
+	swtpm-mt) server_args=(env "LD_PRELOAD=$PWD/$out/onethread.so"
+		swtpm socket --tpm2 --daemon) ;;
 	socket) server_args=("$daemon" socket --tpm2 --daemon) ;;
 	esac
 	server_args+=(--tpmstate "dir=$2" --pid "file=$2.pid"
@@ -154,7 +157,7 @@ stop_server() { # ENV KIND
 workload_rounds() { # ENV [DEVICE-PATH...]
 	local env=$1 r kind sock small paths=()
 	shift
-	for kind in $(socket_kinds); do
+	for kind in $(socket_kinds) swtpm-mt; do
 		sock=$(start_server "$env" "$kind") &&
 			paths+=("$kind=unix:$sock@$(cat "/tmp/bench-$kind.pid")")
 	done
@@ -170,7 +173,7 @@ workload_rounds() { # ENV [DEVICE-PATH...]
 			"$bench" run "${small[@]}" "limit:$golden" "${paths[@]}"
 	done
 	rm -rf /tmp/bench-core
-	for kind in $(socket_kinds); do
+	for kind in $(socket_kinds) swtpm-mt; do
 		[[ -s /tmp/bench-$kind.pid ]] && stop_server "$env" "$kind"
 	done
 }
