@@ -223,17 +223,17 @@ function floor_targets(path, fpath, lpath, want, text,    c, cmd, d, f, l, worst
 		path, want, text, worst, wcmd))
 }
 
-# The highest median p50 of path A over path B's among the small commands
-# in ENV, as "RATIO COMMAND"; "" if either path lacks one.
-function worst_p50(env, a, b,    c, cmd, o, w, worst, wcmd) {
+# The highest median KEY (p50, cpu_us) of path A over path B's among the
+# small commands in ENV, as "RATIO COMMAND"; "" if either lacks one.
+function worst_ratio(env, a, b, key,    c, cmd, o, w, worst, wcmd) {
 	worst = 0
 	for (c = 1; c <= ncmds; c++) {
 		cmd = cmds[c]
 		if (cmd ~ /^CreatePrimary/)
 			continue
-		o = round_median(env, a, cmd, "p50")
-		w = round_median(env, b, cmd, "p50")
-		if (o == "" || w == "")
+		o = round_median(env, a, cmd, key)
+		w = round_median(env, b, cmd, key)
+		if (o == "" || w == "" || w <= 0)
 			return ""
 		if (o / w > worst) {
 			worst = o / w
@@ -243,28 +243,33 @@ function worst_p50(env, a, b,    c, cmd, o, w, worst, wcmd) {
 	return worst " " wcmd
 }
 
-# "worst R x (COMMAND; its rounds: LO-HI x)" from worst_p50's WORST.
-function worst_p50_text(env, a, b, worst,    w, spread) {
+# "worst R x (COMMAND; its rounds: LO-HI x)" from worst_ratio's WORST.
+function worst_text(env, a, b, key, worst,    w, spread) {
 	split(worst, w, " ")
-	spread = round_ratio_range(env, a, b, w[2], "p50")
+	spread = round_ratio_range(env, a, b, w[2], key)
 	return sprintf("worst %.3f x (%s%s)", w[1], w[2],
 		spread == "" ? "" : "; its rounds: " spread " x")
 }
 
-# Our socket channel against swtpm's, per small command, in ENV; and, for
-# the record, what one thread more costs swtpm itself (swtpm-mt).
-function socket_targets(env,    worst, mt) {
-	worst = worst_p50(env, "socket", "swtpm")
+# For the record after a socket target on KEY: what one thread more costs
+# swtpm itself (swtpm-mt), and our socket channel against that.
+function thread_cost(env, key,    mt) {
+	mt = worst_ratio(env, "swtpm-mt", "swtpm", key)
+	if (mt == "")
+		return
+	printf "  (%s: swtpm-mt's %s over swtpm's: %s;\n", env, key == "p50" ? "p50" : "CPU", worst_text(env, "swtpm-mt", "swtpm", key, mt)
+	printf "   cuse_tpm socket's over swtpm-mt's: %s)\n",
+		worst_text(env, "socket", "swtpm-mt", key, worst_ratio(env, "socket", "swtpm-mt", key))
+}
+
+# Our socket channel against swtpm's, per small command, in ENV.
+function socket_targets(env,    worst) {
+	worst = worst_ratio(env, "socket", "swtpm", "p50")
 	if (worst == "")
 		return
 	target(worst + 0 <= 1, sprintf("%s: cuse_tpm socket's p50 <= swtpm socket's on every small command: %s",
-		env, worst_p50_text(env, "socket", "swtpm", worst)))
-	mt = worst_p50(env, "swtpm-mt", "swtpm")
-	if (mt == "")
-		return
-	printf "  (%s: swtpm-mt's p50 over swtpm's: %s;\n", env, worst_p50_text(env, "swtpm-mt", "swtpm", mt)
-	printf "   cuse_tpm socket's over swtpm-mt's: %s)\n",
-		worst_p50_text(env, "socket", "swtpm-mt", worst_p50(env, "socket", "swtpm-mt"))
+		env, worst_text(env, "socket", "swtpm", "p50", worst)))
+	thread_cost(env, "p50")
 }
 
 # Server CPU time per command (us) and context switches per command.
@@ -298,24 +303,14 @@ function cpu_rows(env,    c, cmd, i, path, line, have_any) {
 	}
 }
 
-function cpu_targets(env, path, peer, peer_text,    c, cmd, o, w, worst, wcmd, spread) {
-	worst = 0
-	for (c = 1; c <= ncmds; c++) {
-		cmd = cmds[c]
-		if (cmd ~ /^CreatePrimary/)
-			continue
-		o = round_median(env, path, cmd, "cpu_us")
-		w = round_median(env, peer, cmd, "cpu_us")
-		if (o == "" || w == "" || w <= 0)
-			return
-		if (o / w > worst) {
-			worst = o / w
-			wcmd = cmd
-		}
-	}
-	spread = round_ratio_range(env, path, peer, wcmd, "cpu_us")
-	target(worst <= 1, sprintf("%s: %s's CPU per small command <= %s: worst %.3f x (%s%s)",
-		env, path, peer_text, worst, wcmd, spread == "" ? "" : "; its rounds: " spread " x"))
+function cpu_targets(env, path, peer, peer_text,    worst) {
+	worst = worst_ratio(env, path, peer, "cpu_us")
+	if (worst == "")
+		return
+	target(worst + 0 <= 1, sprintf("%s: %s's CPU per small command <= %s: %s",
+		env, path, peer_text, worst_text(env, path, peer, "cpu_us", worst)))
+	if (path == "socket" && peer == "swtpm")
+		thread_cost(env, "cpu_us")
 }
 
 function print_floor(    n) {
