@@ -470,6 +470,8 @@ function print_memory(    n, h) {
 	mem_row("cuse_tpm socket after the workload", "host", "socket", "after-workload", 1)
 	mem_row("swtpm after the workload", "vm", "swtpm", "after-workload", 1)
 	mem_row("swtpm after the workload", "host", "swtpm", "after-workload", 1)
+	mem_row("swtpm-mt (one idle thread more) after it", "vm", "swtpm-mt", "after-workload", 1)
+	mem_row("swtpm-mt (one idle thread more) after it", "host", "swtpm-mt", "after-workload", 1)
 	mem_row("floor device, single-threaded loop", "vm", "floor-st", "after-workload", 1)
 	mem_row("floor device, multi-threaded loop", "vm", "floor-mt", "after-workload", 1)
 	mem_row("floor device with libtpms (floor-tpm)", "vm", "floor-tpm", "after-workload", 1)
