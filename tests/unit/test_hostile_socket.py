@@ -151,14 +151,19 @@ def result(data):
     return struct.unpack(">I", data[:4])[0] if len(data) >= 4 else None
 
 
+def read_response(s):
+    """One TPM response: whole, or what came of it before EOF."""
+    head = recv_exact(s, 10)
+    if len(head) < 10:
+        return head
+    return head + recv_exact(s, struct.unpack(">I", head[2:6])[0] - 10)
+
+
 def tpm_command(d, cmd):
-    """One TPM command on the data socket; the response or b''."""
+    """One TPM command on a data connection of its own; its response."""
     with d.connect(d.data) as s:
         s.sendall(cmd)
-        head = recv_exact(s, 10)
-        if len(head) < 10:
-            return b""
-        return head + recv_exact(s, struct.unpack(">I", head[2:6])[0] - 10)
+        return read_response(s)
 
 
 def send_fds(s, data, fds):
@@ -514,13 +519,6 @@ def test_idle_data_clients():
         client.close()
 
 
-def read_response(s):
-    head = recv_exact(s, 10)
-    if len(head) < 10:
-        return head
-    return head + recv_exact(s, struct.unpack(">I", head[2:6])[0] - 10)
-
-
 def readable(s):
     return bool(select.select([s], [], [], 0)[0])
 
@@ -532,9 +530,10 @@ def test_long_command():
     TPM_RC_CANCELED, and SIGTERM during it ends the daemon in order: the
     command it runs is answered (cancelled, or done if it was done), the
     ones not taken in yet are not, no response is cut short, the daemon
-    exits 0 and the state is intact.  Orders are checked, not times: the control reply
-    must come while the command's response is still outstanding.  A key
-    may come quickly, so each try gets a new one, up to ten."""
+    exits 0 and the state is intact.  Orders are checked, not times: the
+    control reply must come while the command's response is still
+    outstanding.  A key may come quickly, so each try gets a new one, up
+    to ten."""
     d = Daemon("--flags", "not-need-init,startup-clear", server=True)
     data = d.connect(d.data)
     answered_meanwhile = cancelled = False
