@@ -309,8 +309,6 @@ function cpu_targets(env, path, peer, peer_text,    worst) {
 		return
 	target(worst + 0 <= 1, sprintf("%s: %s's CPU per small command <= %s: %s",
 		env, path, peer_text, worst_text(env, path, peer, "cpu_us", worst)))
-	if (path == "socket" && peer == "swtpm")
-		thread_cost(env, "cpu_us")
 }
 
 function print_floor(    n) {
@@ -353,7 +351,9 @@ function print_floor(    n) {
 	cpu_targets("vm", "device", "floor-handoff", "handoff's (swtpm's CUSE design)")
 	cpu_targets("vm", "device-poll", "floor-handoff-poll", "handoff-poll's (swtpm's CUSE design)")
 	cpu_targets("vm", "socket", "swtpm", "swtpm socket's")
+	thread_cost("vm", "cpu_us")
 	cpu_targets("host", "socket", "swtpm", "swtpm socket's")
+	thread_cost("host", "cpu_us")
 	insn_target()
 }
 
