@@ -126,6 +126,12 @@ socket_kinds() {
 	have_socket && echo socket
 }
 
+# The socket servers of the command rounds: those, and swtpm-mt.
+workload_kinds() {
+	socket_kinds
+	echo swtpm-mt
+}
+
 # ---- what both sides measure ----------------------------------------------
 
 # Starts socket server KIND on a fresh state; prints its socket.
@@ -157,7 +163,7 @@ stop_server() { # ENV KIND
 workload_rounds() { # ENV [DEVICE-PATH...]
 	local env=$1 r kind sock small paths=()
 	shift
-	for kind in $(socket_kinds) swtpm-mt; do
+	for kind in $(workload_kinds); do
 		sock=$(start_server "$env" "$kind") &&
 			paths+=("$kind=unix:$sock@$(cat "/tmp/bench-$kind.pid")")
 	done
@@ -173,7 +179,7 @@ workload_rounds() { # ENV [DEVICE-PATH...]
 			"$bench" run "${small[@]}" "limit:$golden" "${paths[@]}"
 	done
 	rm -rf /tmp/bench-core
-	for kind in $(socket_kinds) swtpm-mt; do
+	for kind in $(workload_kinds); do
 		[[ -s /tmp/bench-$kind.pid ]] && stop_server "$env" "$kind"
 	done
 }
